@@ -1,0 +1,2 @@
+DROP INDEX readings_device_captured_at;
+DROP TABLE readings;

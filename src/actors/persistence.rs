@@ -1,0 +1,77 @@
+//! The persistence actor: the only writer of the SQLite database, on its own thread.
+//!
+//! It runs in a `SyncArbiter` with one thread, so diesel's blocking calls never stall
+//! the async workers, and readings are committed (and announced) in arrival order.
+
+use std::path::PathBuf;
+
+use actix::prelude::*;
+use diesel::SqliteConnection;
+
+use super::registry::{ReadingStored, Registry};
+use crate::db::{self, models::NewReading, models::Reading};
+use crate::error::Error;
+
+/// Device → persistence: store one reading, then announce it to the registry.
+/// Returns the stored reading with its row id.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Reading, Error>")]
+pub struct StoreReading(pub NewReading);
+
+/// Shutdown → persistence: answered once every earlier `StoreReading` is done.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Flush;
+
+/// Owns the database connection, reopening it after a failure.
+pub struct Persistence {
+    path: PathBuf,
+    conn: Option<SqliteConnection>,
+    registry: Addr<Registry>,
+}
+
+impl Persistence {
+    /// Starts the actor on its own thread, writing to the database at `path`.
+    pub fn start(path: PathBuf, registry: Addr<Registry>) -> Addr<Self> {
+        SyncArbiter::start(1, move || Persistence {
+            path: path.clone(),
+            conn: None,
+            registry: registry.clone(),
+        })
+    }
+
+    fn connection(&mut self) -> Result<&mut SqliteConnection, Error> {
+        match &mut self.conn {
+            Some(conn) => Ok(conn),
+            slot => Ok(slot.insert(db::open(&self.path)?)),
+        }
+    }
+
+    fn store(&mut self, new: &NewReading) -> Result<Reading, Error> {
+        let result = db::insert_reading(self.connection()?, new);
+        let stored = result.inspect_err(|_| self.conn = None)?;
+        // Announced only after the commit: clients never see a reading that is not stored.
+        self.registry.do_send(ReadingStored(stored.clone()));
+        Ok(stored)
+    }
+}
+
+impl Actor for Persistence {
+    type Context = SyncContext<Self>;
+}
+
+impl Handler<StoreReading> for Persistence {
+    type Result = Result<Reading, Error>;
+
+    fn handle(&mut self, msg: StoreReading, _: &mut SyncContext<Self>) -> Self::Result {
+        self.store(&msg.0).inspect_err(|err| {
+            log::error!("cannot store reading device={} error={err}", msg.0.device_id);
+        })
+    }
+}
+
+impl Handler<Flush> for Persistence {
+    type Result = ();
+
+    fn handle(&mut self, _: Flush, _: &mut SyncContext<Self>) {}
+}

@@ -1,0 +1,112 @@
+//! SQLite storage through diesel: opening, embedded migrations and the queries.
+//!
+//! Every function here blocks; only the persistence actor's thread calls them at run time.
+
+pub mod models;
+pub mod schema;
+
+use std::path::Path;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::Error;
+use models::{NewReading, Reading};
+use schema::readings;
+
+/// The migrations under `migrations/`, compiled into the binary and run at start.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// WAL lets readers run beside the writer; `synchronous = FULL` makes every committed
+/// reading survive a power cut; the busy timeout rides out a concurrent backup tool.
+const CONNECTION_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = FULL; \
+     PRAGMA busy_timeout = 5000; \
+     PRAGMA foreign_keys = ON;";
+
+/// Opens (creating it and its folder if needed) the database at `path`.
+pub fn open(path: &Path) -> Result<SqliteConnection, Error> {
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(|source| Error::DatabaseOpen {
+            path: path.to_path_buf(),
+            reason: source.to_string(),
+        })?;
+    }
+    let url = path.to_string_lossy();
+    let mut conn = SqliteConnection::establish(&url).map_err(|source| Error::DatabaseOpen {
+        path: path.to_path_buf(),
+        reason: source.to_string(),
+    })?;
+    conn.batch_execute(CONNECTION_PRAGMAS)?;
+    Ok(conn)
+}
+
+/// Applies pending migrations; returns the versions it applied.
+pub fn migrate(conn: &mut SqliteConnection) -> Result<Vec<String>, Error> {
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|err| Error::Migration(err.to_string()))?;
+    Ok(applied.iter().map(ToString::to_string).collect())
+}
+
+/// Stores one reading and returns it with its row id.
+pub fn insert_reading(conn: &mut SqliteConnection, new: &NewReading) -> QueryResult<Reading> {
+    diesel::insert_into(readings::table)
+        .values(new)
+        .returning(Reading::as_returning())
+        .get_result(conn)
+}
+
+/// The most recently stored reading of every device, oldest first.
+pub fn latest_per_device(conn: &mut SqliteConnection) -> QueryResult<Vec<Reading>> {
+    diesel::sql_query(
+        "SELECT * FROM readings \
+         WHERE id IN (SELECT MAX(id) FROM readings GROUP BY device_id) \
+         ORDER BY id",
+    )
+    .load(conn)
+}
+
+/// How many readings are stored.
+pub fn count_readings(conn: &mut SqliteConnection) -> QueryResult<i64> {
+    readings::table.count().get_result(conn)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn reading(device: &str, co2: i32) -> NewReading {
+        NewReading {
+            device_id: device.into(),
+            co2: Some(co2),
+            temperature: Some(21.0),
+            humidity: Some(40.0),
+            pressure: Some(1000.0),
+            battery: Some(90),
+            status: Some("Green".into()),
+            captured_at: "2026-01-01T00:00:00Z".into(),
+            radon: None,
+            radiation_rate: None,
+            radiation_total: None,
+        }
+    }
+
+    #[test]
+    fn ids_are_assigned_in_order_and_latest_is_per_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("sub/test.db")).unwrap();
+        assert_eq!(migrate(&mut conn).unwrap().len(), 1);
+        let first = insert_reading(&mut conn, &reading("a", 400)).unwrap();
+        insert_reading(&mut conn, &reading("b", 500)).unwrap();
+        let third = insert_reading(&mut conn, &reading("a", 600)).unwrap();
+        assert_eq!(third.id, first.id + 2);
+        let latest = latest_per_device(&mut conn).unwrap();
+        let summary: Vec<_> = latest.iter().map(|r| (r.device_id.as_str(), r.co2)).collect();
+        assert_eq!(summary, [("b", Some(500)), ("a", Some(600))]);
+        assert_eq!(count_readings(&mut conn).unwrap(), 3);
+        assert!(migrate(&mut conn).unwrap().is_empty());
+    }
+}

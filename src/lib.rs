@@ -1,0 +1,28 @@
+//! aranet-service: a gateway that listens to Aranet sensors, stores every measurement in
+//! SQLite and streams readings live over WebSocket.
+//!
+//! # The path of a reading
+//!
+//! ```text
+//! radio (simulated)        src/radio/          BLE advertisements
+//!   → scanner actor        src/actors/scanner.rs      finds sensors, one device actor each
+//!   → device actor         src/actors/device.rs       decodes (src/protocol/), drops repeats
+//!   → persistence actor    src/actors/persistence.rs  commits the row, assigns the id
+//!   → registry actor       src/actors/registry.rs     latest per device, fan-out
+//!   → session outbox       src/fanout.rs              bounded, drops oldest when full
+//!   → session actor        src/actors/session.rs      one per WebSocket connection
+//! ```
+//!
+//! Around them: `settings` (the `config` crate), `db` (diesel schema, models, queries),
+//! `web` (actix-web routes, API key, query parsing), `startup` (build, run, shutdown) and
+//! `error` (the one error type and its HTTP mapping).
+
+pub mod actors;
+pub mod db;
+pub mod error;
+pub mod fanout;
+pub mod protocol;
+pub mod radio;
+pub mod settings;
+pub mod startup;
+pub mod web;

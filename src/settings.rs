@@ -1,0 +1,564 @@
+//! Settings: built-in defaults < settings file < `ARANET__…` environment < CLI flags.
+//!
+//! Every key is checked: an unknown key or a bad value is one error naming key, value and
+//! where it came from, so a typo in `server.toml` never silently falls back to a default.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat, Map, Value, ValueKind};
+use serde::{Deserialize, Serialize};
+
+/// Settings file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_PATH: &str = "config/server.toml";
+const ENV_PREFIX: &str = "ARANET";
+const ENV_SEPARATOR: &str = "__";
+const CLI_ORIGIN: &str = "command line";
+
+/// Command-line values that override every other source.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub bind: Option<String>,
+    pub database: Option<PathBuf>,
+    pub simulate: bool,
+}
+
+/// Validated settings of a running service.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database_path: PathBuf,
+    pub backend: Backend,
+    pub simulator: SimulatorSettings,
+    /// The settings file that was read, if any.
+    pub file: Option<PathBuf>,
+}
+
+/// HTTP and WebSocket settings (`[server]`).
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub broadcast_buffer: usize,
+    pub api_key: Option<String>,
+    pub ping_interval: Duration,
+    pub client_timeout: Duration,
+}
+
+/// Where sensor frames come from (`[scanner] backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Simulated sensors that emit real Aranet advertisement frames.
+    Simulated,
+}
+
+/// The sensor kinds the simulator can imitate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimulatedKind {
+    Aranet4,
+    Aranet2,
+    Radiation,
+    Radon,
+}
+
+/// Simulated sensors (`[simulator]`).
+#[derive(Debug, Clone)]
+pub struct SimulatorSettings {
+    pub interval: Duration,
+    pub sensors: Vec<SimulatedKind>,
+}
+
+/// Why the settings could not be used; each variant renders as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot load settings: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("unknown setting `{key}` = {value} in {origin}")]
+    UnknownKey {
+        key: String,
+        value: String,
+        origin: String,
+    },
+    #[error("invalid setting `{key}` = {value} in {origin}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        origin: String,
+        reason: String,
+    },
+}
+
+/// The file format of the settings, before validation; field names are the keys.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawSettings {
+    server: RawServer,
+    database: RawDatabase,
+    scanner: RawScanner,
+    simulator: RawSimulator,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawServer {
+    bind: String,
+    broadcast_buffer: i64,
+    api_key: Option<String>,
+    ping_interval_ms: i64,
+    client_timeout_ms: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawDatabase {
+    path: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawScanner {
+    backend: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawSimulator {
+    interval_ms: i64,
+    sensors: Vec<String>,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        Self {
+            server: RawServer::default(),
+            database: RawDatabase {
+                path: "data/aranet.db".into(),
+            },
+            scanner: RawScanner {
+                backend: "simulated".into(),
+            },
+            simulator: RawSimulator {
+                interval_ms: 2000,
+                sensors: ["aranet4", "aranet2", "aranet_radiation", "aranet_radon"]
+                    .map(String::from)
+                    .to_vec(),
+            },
+        }
+    }
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            broadcast_buffer: 100,
+            api_key: None,
+            ping_interval_ms: 30_000,
+            client_timeout_ms: 90_000,
+        }
+    }
+}
+
+impl Default for RawDatabase {
+    fn default() -> Self {
+        RawSettings::default().database
+    }
+}
+
+impl Default for RawScanner {
+    fn default() -> Self {
+        RawSettings::default().scanner
+    }
+}
+
+impl Default for RawSimulator {
+    fn default() -> Self {
+        RawSettings::default().simulator
+    }
+}
+
+impl Settings {
+    /// Loads the settings from the file, the process environment and `overrides`.
+    pub fn load(overrides: &Overrides) -> Result<Self, SettingsError> {
+        Self::load_with_env(overrides, None)
+    }
+
+    /// Like [`Settings::load`], with the environment given as a map (for tests).
+    pub fn load_with_env(
+        overrides: &Overrides,
+        env: Option<Map<String, String>>,
+    ) -> Result<Self, SettingsError> {
+        let file = settings_file(overrides);
+        let config = build_config(file.as_deref(), overrides, env)?;
+        reject_unknown_keys(&config)?;
+        let raw: RawSettings = config.clone().try_deserialize()?;
+        Validator { config: &config }.validate(raw, file)
+    }
+
+    /// Settings with every default, for tests and tools.
+    pub fn defaults() -> Self {
+        let config = Config::default();
+        let validator = Validator { config: &config };
+        match validator.validate(RawSettings::default(), None) {
+            Ok(settings) => settings,
+            Err(err) => unreachable!("built-in defaults are valid: {err}"),
+        }
+    }
+}
+
+fn settings_file(overrides: &Overrides) -> Option<PathBuf> {
+    let default = Path::new(DEFAULT_CONFIG_PATH);
+    match &overrides.config_file {
+        Some(path) => Some(path.clone()),
+        None if default.is_file() => Some(default.to_path_buf()),
+        None => None,
+    }
+}
+
+fn build_config(
+    file: Option<&Path>,
+    overrides: &Overrides,
+    env: Option<Map<String, String>>,
+) -> Result<Config, SettingsError> {
+    let mut builder = Config::builder();
+    if let Some(path) = file {
+        builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
+    }
+    let environment = Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator(ENV_SEPARATOR)
+        .separator(ENV_SEPARATOR)
+        .list_separator(",")
+        .with_list_parse_key("simulator.sensors")
+        .try_parsing(true)
+        .source(env);
+    builder = builder.add_source(environment);
+    if let Some(bind) = &overrides.bind {
+        builder = builder.set_override("server.bind", bind.as_str())?;
+    }
+    if let Some(path) = &overrides.database {
+        builder = builder.set_override("database.path", path.to_string_lossy().as_ref())?;
+    }
+    if overrides.simulate {
+        builder = builder.set_override("scanner.backend", "simulated")?;
+    }
+    Ok(builder.build()?)
+}
+
+/// Every leaf key of the default settings, like `server.bind`.
+fn known_keys() -> Vec<String> {
+    let mut keys = Vec::new();
+    if let Ok(tree) = serde_json::to_value(RawSettings::default()) {
+        collect_json_keys(&tree, String::new(), &mut keys);
+    }
+    keys
+}
+
+fn collect_json_keys(node: &serde_json::Value, prefix: String, keys: &mut Vec<String>) {
+    match node {
+        serde_json::Value::Object(map) => {
+            for (name, child) in map {
+                collect_json_keys(child, join_key(&prefix, name), keys);
+            }
+        }
+        _ => keys.push(prefix),
+    }
+}
+
+fn join_key(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+fn reject_unknown_keys(config: &Config) -> Result<(), SettingsError> {
+    match &config.cache.kind {
+        ValueKind::Table(table) => check_table(table, "", &known_keys()),
+        _ => Ok(()),
+    }
+}
+
+/// The value at a dotted `key`, with its origin (`Config::get` would drop the origin).
+fn lookup<'a>(config: &'a Config, key: &str) -> Option<&'a Value> {
+    key.split('.').try_fold(&config.cache, |node, name| match &node.kind {
+        ValueKind::Table(table) => table.get(name),
+        _ => None,
+    })
+}
+
+fn check_table(table: &Map<String, Value>, prefix: &str, known: &[String]) -> Result<(), SettingsError> {
+    for (name, value) in table {
+        let key = join_key(prefix, name);
+        match &value.kind {
+            ValueKind::Table(child) if known.iter().any(|k| k.starts_with(&format!("{key}."))) => {
+                check_table(child, &key, known)?;
+            }
+            _ if known.contains(&key) => {}
+            _ => {
+                return Err(SettingsError::UnknownKey {
+                    value: show_value(value),
+                    origin: show_origin(value),
+                    key,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+fn show_value(value: &Value) -> String {
+    match &value.kind {
+        ValueKind::String(text) => format!("{text:?}"),
+        _ => value.to_string(),
+    }
+}
+
+fn show_origin(value: &Value) -> String {
+    value.origin().unwrap_or(CLI_ORIGIN).to_owned()
+}
+
+/// Turns raw values into typed settings, naming the origin of any bad value.
+struct Validator<'a> {
+    config: &'a Config,
+}
+
+impl Validator<'_> {
+    fn validate(&self, raw: RawSettings, file: Option<PathBuf>) -> Result<Settings, SettingsError> {
+        Ok(Settings {
+            server: self.server(raw.server)?,
+            database_path: self.database_path(raw.database.path)?,
+            backend: self.backend(&raw.scanner.backend)?,
+            simulator: self.simulator(raw.simulator)?,
+            file,
+        })
+    }
+
+    fn server(&self, raw: RawServer) -> Result<ServerSettings, SettingsError> {
+        self.bind_address(&raw.bind)?;
+        let ping_interval = self.millis("server.ping_interval_ms", raw.ping_interval_ms)?;
+        let client_timeout = self.millis("server.client_timeout_ms", raw.client_timeout_ms)?;
+        if client_timeout <= ping_interval {
+            let reason = "must be longer than server.ping_interval_ms";
+            return Err(self.invalid("server.client_timeout_ms", reason));
+        }
+        Ok(ServerSettings {
+            broadcast_buffer: self.positive("server.broadcast_buffer", raw.broadcast_buffer)?,
+            api_key: self.api_key(raw.api_key)?,
+            bind: raw.bind,
+            ping_interval,
+            client_timeout,
+        })
+    }
+
+    fn bind_address(&self, bind: &str) -> Result<SocketAddr, SettingsError> {
+        let mut addrs = bind
+            .to_socket_addrs()
+            .map_err(|err| self.invalid("server.bind", &format!("not an address: {err}")))?;
+        addrs
+            .next()
+            .ok_or_else(|| self.invalid("server.bind", "resolves to no address"))
+    }
+
+    fn api_key(&self, key: Option<String>) -> Result<Option<String>, SettingsError> {
+        match key {
+            Some(key) if key.is_empty() => Ok(None),
+            Some(key) if key.trim() != key || key.chars().any(char::is_control) => Err(self
+                .invalid(
+                    "server.api_key",
+                    "must not contain spaces at either end or control characters",
+                )),
+            other => Ok(other),
+        }
+    }
+
+    fn database_path(&self, path: String) -> Result<PathBuf, SettingsError> {
+        if path.trim().is_empty() {
+            return Err(self.invalid("database.path", "must not be empty"));
+        }
+        Ok(PathBuf::from(path))
+    }
+
+    fn backend(&self, name: &str) -> Result<Backend, SettingsError> {
+        match name {
+            "simulated" => Ok(Backend::Simulated),
+            _ => Err(self.invalid(
+                "scanner.backend",
+                "expected \"simulated\" (the Bluetooth backend is not built yet)",
+            )),
+        }
+    }
+
+    fn simulator(&self, raw: RawSimulator) -> Result<SimulatorSettings, SettingsError> {
+        let sensors = raw
+            .sensors
+            .iter()
+            .map(|name| self.simulated_kind(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SimulatorSettings {
+            interval: self.millis("simulator.interval_ms", raw.interval_ms)?,
+            sensors,
+        })
+    }
+
+    fn simulated_kind(&self, name: &str) -> Result<SimulatedKind, SettingsError> {
+        match name {
+            "aranet4" => Ok(SimulatedKind::Aranet4),
+            "aranet2" => Ok(SimulatedKind::Aranet2),
+            "aranet_radiation" => Ok(SimulatedKind::Radiation),
+            "aranet_radon" => Ok(SimulatedKind::Radon),
+            _ => Err(self.invalid(
+                "simulator.sensors",
+                &format!(
+                    "unknown sensor {name:?}, expected \"aranet4\", \"aranet2\", \
+                     \"aranet_radiation\" or \"aranet_radon\""
+                ),
+            )),
+        }
+    }
+
+    fn millis(&self, key: &str, value: i64) -> Result<Duration, SettingsError> {
+        let millis = u64::try_from(value).ok().filter(|&ms| ms > 0);
+        millis
+            .map(Duration::from_millis)
+            .ok_or_else(|| self.invalid(key, "must be a positive number of milliseconds"))
+    }
+
+    fn positive(&self, key: &str, value: i64) -> Result<usize, SettingsError> {
+        let count = usize::try_from(value).ok().filter(|&n| n > 0);
+        count.ok_or_else(|| self.invalid(key, "must be at least 1"))
+    }
+
+    fn invalid(&self, key: &str, reason: &str) -> SettingsError {
+        let value = lookup(self.config, key);
+        SettingsError::Invalid {
+            key: key.to_owned(),
+            value: value.map_or_else(|| "(default)".into(), show_value),
+            origin: value.map_or_else(|| "defaults".into(), show_origin),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+impl Settings {
+    /// The address to listen on, resolved.
+    pub fn bind_address(&self) -> Result<SocketAddr, SettingsError> {
+        let config = Config::default();
+        Validator { config: &config }.bind_address(&self.server.bind)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write_file(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        file
+    }
+
+    fn load(file: Option<&Path>, env: &[(&str, &str)], cli: Overrides) -> Result<Settings, String> {
+        let overrides = Overrides {
+            config_file: file.map(Path::to_path_buf),
+            ..cli
+        };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::load_with_env(&overrides, Some(env)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn committed_server_toml_holds_exactly_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
+        let from_file = load(Some(&path), &[], Overrides::default()).unwrap();
+        let defaults = Settings::defaults();
+        assert_eq!(format!("{:?}", from_file.server), format!("{:?}", defaults.server));
+        assert_eq!(from_file.database_path, defaults.database_path);
+        assert_eq!(format!("{:?}", from_file.simulator), format!("{:?}", defaults.simulator));
+    }
+
+    #[test]
+    fn environment_beats_file_and_cli_beats_environment() {
+        let file = write_file("[server]\nbind = \"127.0.0.1:1000\"\nbroadcast_buffer = 5\n");
+        let env = [
+            ("ARANET__SERVER__BIND", "127.0.0.1:2000"),
+            ("ARANET__SERVER__BROADCAST_BUFFER", "7"),
+        ];
+        let settings = load(Some(file.path()), &env, Overrides::default()).unwrap();
+        assert_eq!(settings.server.bind, "127.0.0.1:2000");
+        assert_eq!(settings.server.broadcast_buffer, 7);
+        let cli = Overrides {
+            bind: Some("127.0.0.1:3000".into()),
+            ..Overrides::default()
+        };
+        let settings = load(Some(file.path()), &env, cli).unwrap();
+        assert_eq!(settings.server.bind, "127.0.0.1:3000");
+    }
+
+    #[test]
+    fn sensor_list_can_come_from_the_environment() {
+        let env = [("ARANET__SIMULATOR__SENSORS", "aranet4,aranet4,aranet_radon")];
+        let settings = load(None, &env, Overrides::default()).unwrap();
+        let kinds = [SimulatedKind::Aranet4, SimulatedKind::Aranet4, SimulatedKind::Radon];
+        assert_eq!(settings.simulator.sensors, kinds);
+    }
+
+    #[test]
+    fn unknown_key_names_key_value_and_file() {
+        let file = write_file("[server]\nbnd = \"0.0.0.0:1\"\n");
+        let err = load(Some(file.path()), &[], Overrides::default()).unwrap_err();
+        assert!(err.contains("`server.bnd`"), "{err}");
+        assert!(err.contains("\"0.0.0.0:1\""), "{err}");
+        assert!(err.contains(&file.path().display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn unknown_environment_key_is_rejected() {
+        let err = load(None, &[("ARANET__SERVER__BINDD", "x")], Overrides::default()).unwrap_err();
+        assert!(err.contains("`server.bindd`"), "{err}");
+    }
+
+    #[test]
+    fn zero_broadcast_buffer_is_rejected_with_its_origin() {
+        let file = write_file("[server]\nbroadcast_buffer = 0\n");
+        let err = load(Some(file.path()), &[], Overrides::default()).unwrap_err();
+        assert!(err.contains("`server.broadcast_buffer` = 0"), "{err}");
+        assert!(err.contains(&file.path().display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn wrongly_typed_value_names_key_and_file() {
+        let file = write_file("[server]\nbroadcast_buffer = \"lots\"\n");
+        let err = load(Some(file.path()), &[], Overrides::default()).unwrap_err();
+        assert!(err.contains("server.broadcast_buffer"), "{err}");
+        assert!(err.contains("lots"), "{err}");
+        assert!(err.contains(&file.path().display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn bad_bind_from_the_command_line_says_so() {
+        let cli = Overrides {
+            bind: Some("nowhere".into()),
+            ..Overrides::default()
+        };
+        let err = load(None, &[], cli).unwrap_err();
+        assert!(err.contains("`server.bind` = \"nowhere\" in command line"), "{err}");
+    }
+
+    #[test]
+    fn unknown_simulated_sensor_is_rejected() {
+        let file = write_file("[simulator]\nsensors = [\"aranet4\", \"aranet9\"]\n");
+        let err = load(Some(file.path()), &[], Overrides::default()).unwrap_err();
+        assert!(err.contains("aranet9"), "{err}");
+    }
+
+    #[test]
+    fn empty_api_key_means_open() {
+        let file = write_file("[server]\napi_key = \"\"\n");
+        let settings = load(Some(file.path()), &[], Overrides::default()).unwrap();
+        assert_eq!(settings.server.api_key, None);
+    }
+}

@@ -1,0 +1,168 @@
+//! Builds the whole service (database, actors, HTTP server) and runs it until a signal.
+//!
+//! `build` binds the listener, so callers (and tests, with port 0) learn the real address
+//! before `run` starts serving. Shutdown stops the radio first, lets persistence finish
+//! every pending write, then closes sessions with 1001 after their queued messages.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Addr};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+
+use crate::actors::persistence::{Flush, Persistence};
+use crate::actors::registry::{CloseAll, Registry};
+use crate::actors::scanner::{Scanner, StopScanning};
+use crate::actors::session::KeepAlive;
+use crate::db::{self, models::Reading};
+use crate::radio::{simulated::SimulatedRadio, Radio};
+use crate::settings::{Backend, Settings};
+use crate::web::{self as routes, AppState};
+
+/// The HTTP layer polls a response body only while its write buffer is below this, so a
+/// WebSocket session's frames wait in its bounded outbox, not in an unbounded buffer.
+const WRITE_BUFFER_BYTES: usize = 1;
+/// How long shutdown waits for sessions to receive their queued messages.
+const SESSION_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the HTTP server then waits for connections to finish.
+const CONNECTION_SHUTDOWN_SECS: u64 = 5;
+const FLUSH_POLL: Duration = Duration::from_millis(20);
+
+/// A built service, listening but not yet serving.
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+    actors: Actors,
+}
+
+struct Actors {
+    scanner: Addr<Scanner>,
+    persistence: Addr<Persistence>,
+    registry: Addr<Registry>,
+}
+
+impl Application {
+    /// Opens and migrates the database, starts the actors and binds the listener.
+    /// Must run inside an actix system.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let latest = prepare_database(&settings.database_path)?;
+        let registry = Registry::new(latest.clone()).start();
+        let persistence = Persistence::start(settings.database_path.clone(), registry.clone());
+        let scanner = Scanner::new(radio(&settings), persistence.clone(), capture_times(&latest));
+        let actors = Actors {
+            scanner: scanner.start(),
+            persistence,
+            registry,
+        };
+        let listener = TcpListener::bind(settings.bind_address()?)
+            .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
+        let address = listener.local_addr()?;
+        let server = http_server(listener, app_state(&settings, &actors))?;
+        log::info!("listening addr={address}");
+        Ok(Self {
+            address,
+            server,
+            actors,
+        })
+    }
+
+    /// The address the server listens on (the real port when 0 was asked for).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down in order.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let mut server = actix_rt::spawn(self.server);
+        tokio::select! {
+            result = &mut server => return Ok(result??),
+            signal = shutdown_signal() => log::info!("shutting down signal={}", signal?),
+        }
+        shutdown(&self.actors, &handle).await;
+        server.await??;
+        log::info!("stopped");
+        Ok(())
+    }
+}
+
+fn prepare_database(path: &Path) -> anyhow::Result<Vec<Reading>> {
+    let mut conn = db::open(path)?;
+    let applied = db::migrate(&mut conn)?;
+    if !applied.is_empty() {
+        log::info!("migrations applied versions={}", applied.join(","));
+    }
+    let count = db::count_readings(&mut conn)?;
+    log::info!("database path={} readings={count}", path.display());
+    Ok(db::latest_per_device(&mut conn)?)
+}
+
+/// When each device's latest stored reading was captured.
+fn capture_times(latest: &[Reading]) -> HashMap<String, DateTime<Utc>> {
+    let parse = |r: &Reading| DateTime::parse_from_rfc3339(&r.captured_at).ok();
+    let times = latest.iter().filter_map(|r| Some((r.device_id.clone(), parse(r)?.to_utc())));
+    times.collect()
+}
+
+fn radio(settings: &Settings) -> Box<dyn Radio> {
+    match settings.backend {
+        Backend::Simulated => Box::new(SimulatedRadio::new(settings.simulator.clone())),
+    }
+}
+
+fn app_state(settings: &Settings, actors: &Actors) -> web::Data<AppState> {
+    web::Data::new(AppState {
+        registry: actors.registry.clone(),
+        api_key: settings.server.api_key.clone(),
+        broadcast_buffer: settings.server.broadcast_buffer,
+        keep_alive: KeepAlive {
+            ping_interval: settings.server.ping_interval,
+            client_timeout: settings.server.client_timeout,
+        },
+        next_session: AtomicU64::new(1),
+    })
+}
+
+fn http_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(routes::request_logger())
+            .configure(routes::routes)
+    })
+    .h1_write_buffer_size(WRITE_BUFFER_BYTES)
+    .disable_signals()
+    .shutdown_timeout(CONNECTION_SHUTDOWN_SECS)
+    .listen(listener)?;
+    Ok(server.run())
+}
+
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = interrupt.recv() => Ok("SIGINT"),
+        _ = terminate.recv() => Ok("SIGTERM"),
+    }
+}
+
+async fn shutdown(actors: &Actors, handle: &ServerHandle) {
+    // Mailbox errors only mean an actor already stopped; shutdown carries on regardless.
+    let _ = actors.scanner.send(StopScanning).await;
+    let _ = actors.persistence.send(Flush).await;
+    let outboxes = actors.registry.send(CloseAll).await.unwrap_or_default();
+    let deadline = Instant::now() + SESSION_FLUSH_TIMEOUT;
+    while outboxes.iter().any(|o| !o.is_finished()) && Instant::now() < deadline {
+        actix_rt::time::sleep(FLUSH_POLL).await;
+    }
+    let unfinished = outboxes.iter().filter(|o| !o.is_finished()).count();
+    log::info!("sessions closed count={} unflushed={unfinished}", outboxes.len());
+    handle.stop(true).await;
+}
