@@ -253,6 +253,16 @@ impl Drop for OutboxStream {
     }
 }
 
+/// The payload of one unmasked frame made by this module (for tests).
+#[cfg(test)]
+pub(crate) fn frame_payload(frame: &[u8]) -> &[u8] {
+    match frame[1] & 0x7f {
+        126 => &frame[4..],
+        127 => &frame[10..],
+        _ => &frame[2..],
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -270,7 +280,7 @@ mod tests {
     }
 
     fn payload(frame: &Bytes) -> &[u8] {
-        &frame[2..] // short unmasked frames: 2 header bytes
+        frame_payload(frame)
     }
 
     #[test]

@@ -198,7 +198,7 @@ impl Handler<CountSessions> for Registry {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::fanout::OutboxStream;
+    use crate::fanout::{frame_payload, OutboxStream};
     use futures_util::StreamExt;
 
     fn reading(id: i32, device: &str) -> Reading {
@@ -225,7 +225,7 @@ mod tests {
         let mut ids = Vec::new();
         for _ in 0..count {
             let frame = stream.next().await.unwrap().unwrap();
-            let json: serde_json::Value = serde_json::from_slice(&frame[2..]).unwrap();
+            let json: serde_json::Value = serde_json::from_slice(frame_payload(&frame)).unwrap();
             assert_eq!(json["device_id"], json["reading"]["device_id"]);
             ids.push(json["reading"]["id"].as_i64().unwrap());
         }

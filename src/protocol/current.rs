@@ -1,5 +1,6 @@
-//! Decoder for GATT current-readings values: Aranet4 `f0cd3001` (13 B) and `f0cd1503` (9 B),
-//! and `f0cd1504`/`f0cd3003` for Aranet2, Radiation and Radon, which open with a header byte.
+//! Decoder for GATT current-readings values: Aranet4 `f0cd3001` (13 B) and
+//! `f0cd1503` (9 B); `f0cd1504`/`f0cd3003` for Aranet2, Radiation and Radon,
+//! which open with a header byte.
 
 use super::{
     read_aranet4, read_interval_age, Aranet2Values, Measurement, RadiationValues, RadonAverage,
@@ -18,7 +19,8 @@ const RADIATION_MIN_LEN: usize = 28;
 const RADON_MIN_LEN: usize = 18;
 /// Radon payloads this long also carry the 24 h, 7 d and 30 d averages.
 const RADON_AVERAGES_LEN: usize = 47;
-/// Average words from here up mean "still accumulating"; the low 24 bits are progress.
+/// Average words from here up mean "still accumulating", with progress
+/// in the low 24 bits.
 const AVERAGE_IN_PROGRESS: u32 = 0xFF00_0000;
 
 /// Why a current-readings payload was rejected.
@@ -35,9 +37,7 @@ pub enum CurrentReadingError {
         expected: &'static str,
     },
     /// Header byte 0 names another sensor family.
-    #[error(
-        "current reading header {found:#04x} does not match {kind} (expected {expected:#04x})"
-    )]
+    #[error("current reading header {found:#04x} is not {kind}'s {expected:#04x}")]
     Header {
         /// Sensor the caller read.
         kind: SensorKind,
@@ -60,13 +60,13 @@ pub fn decode(kind: SensorKind, data: &[u8]) -> Result<(Measurement, Timing), Cu
         SensorKind::Radiation => radiation(data),
         SensorKind::Radon => radon(data),
     };
-    // Cannot fail after the length check; mapped rather than unwrapped all the same.
+    // Cannot fail after the length check; mapped rather than unwrapped anyway.
     decoded.ok_or_else(|| length_error(kind, data.len()))
 }
 
 fn length_fits(kind: SensorKind, len: usize) -> bool {
     match kind {
-        SensorKind::Aranet4 => len == ARANET4_DETAILED_LEN || len == ARANET4_BASIC_LEN,
+        SensorKind::Aranet4 => [ARANET4_BASIC_LEN, ARANET4_DETAILED_LEN].contains(&len),
         SensorKind::Aranet2 => len == ARANET2_LEN,
         SensorKind::Radiation => len >= RADIATION_MIN_LEN,
         SensorKind::Radon => len >= RADON_MIN_LEN,
@@ -97,22 +97,24 @@ fn header_byte(kind: SensorKind) -> Option<u8> {
     }
 }
 
-/// A zero header is accepted: some readers return one, and the caller knows the sensor.
+/// A zero header is accepted: some readers return one (see the vectors),
+/// and the caller knows which sensor it read.
 fn check_header(kind: SensorKind, data: &[u8]) -> Result<(), CurrentReadingError> {
-    let (Some(expected), Some(&found)) = (header_byte(kind), data.first()) else {
+    let Some(expected) = header_byte(kind) else {
         return Ok(());
     };
-    if found == 0 || found == expected {
-        return Ok(());
+    match data.first() {
+        Some(&found) if found != 0 && found != expected => Err(CurrentReadingError::Header {
+            kind,
+            found,
+            expected,
+        }),
+        _ => Ok(()),
     }
-    Err(CurrentReadingError::Header {
-        kind,
-        found,
-        expected,
-    })
 }
 
-/// `co2 temp pressure humidity battery status`, then `interval age` in the detailed form.
+/// `co2 temp pressure humidity battery status`, then `interval age`
+/// in the detailed form.
 fn aranet4(data: &[u8]) -> Option<(Measurement, Timing)> {
     let mut r = Reader::new(data);
     let values = read_aranet4(&mut r)?;
@@ -124,23 +126,24 @@ fn aranet4(data: &[u8]) -> Option<(Measurement, Timing)> {
     Some((Measurement::Aranet4(values), timing))
 }
 
-/// Reads `header u16, interval u16, age u16`, the start of every `f0cd1504` layout.
+/// Reads `header u16, interval u16, age u16`, how `f0cd1504` layouts start.
 fn read_preamble(r: &mut Reader<'_>) -> Option<Timing> {
     r.skip(2)?;
     read_interval_age(r)
 }
 
-/// Preamble, `battery u8, temp u16, humidity u16, status flags u8`.
+/// Preamble, then `battery u8, temp u16, humidity u16, status flags u8`.
 fn aranet2(data: &[u8]) -> Option<(Measurement, Timing)> {
     let mut r = Reader::new(data);
     let timing = read_preamble(&mut r)?;
     let battery = r.u8()?;
-    let (temperature, humidity, status_flags) = (r.u16()?, r.u16()?, r.u8()?);
-    let values = Aranet2Values::from_raw(temperature, humidity, battery, status_flags);
+    let (temperature, humidity, flags) = (r.u16()?, r.u16()?, r.u8()?);
+    let values = Aranet2Values::from_raw(temperature, humidity, battery, flags);
     Some((Measurement::Aranet2(values), timing))
 }
 
-/// Preamble, `battery u8, rate u32, total u64, duration u64`; byte 27 is not decoded.
+/// Preamble, then `battery u8, rate u32, total u64, duration u64`;
+/// byte 27 is not decoded.
 fn radiation(data: &[u8]) -> Option<(Measurement, Timing)> {
     let mut r = Reader::new(data);
     let timing = read_preamble(&mut r)?;
@@ -154,8 +157,8 @@ fn radiation(data: &[u8]) -> Option<(Measurement, Timing)> {
     Some((Measurement::Radiation(values), timing))
 }
 
-/// Preamble, `battery u8, temp u16, pressure u16, humidity u16, radon u32, status u8`,
-/// then the averages when the payload is long enough.
+/// Preamble, then `battery u8, temp u16, pressure u16, humidity u16,
+/// radon u32, status u8`, then the averages in a long enough payload.
 fn radon(data: &[u8]) -> Option<(Measurement, Timing)> {
     let mut r = Reader::new(data);
     let timing = read_preamble(&mut r)?;
@@ -187,7 +190,7 @@ fn read_averages(r: &mut Reader<'_>) -> Option<RadonAverages> {
     })
 }
 
-/// Reads `time u32, value u32`; a value from `0xFF000000` up is progress, not a value.
+/// Reads `time u32, value u32`; values from `0xFF000000` up are progress.
 fn read_average(r: &mut Reader<'_>) -> Option<RadonAverage> {
     let (time_raw, value) = (r.u32()?, r.u32()?);
     let in_progress = value >= AVERAGE_IN_PROGRESS;
@@ -206,36 +209,50 @@ mod tests {
     use crate::protocol::RadonValues;
     use serde_json::Value;
 
-    /// Constructed 47-byte radon payload (ARANET.md §3.4) with a 30-day average in progress.
-    const RADON_FULL: &str = "03005802f60164fe01c927ce010700000001805101000c000000803a09000900\
-                              0000008d2700320000ff0000000000";
+    /// Constructed 47-byte radon payload (ARANET.md §3.4); the 30-day
+    /// average is still in progress.
+    const RADON: &str = concat!(
+        "03005802f60164fe01c927ce0107000000",
+        "01805101000c000000803a0900090000",
+        "00008d2700320000ff0000000000",
+    );
+    /// Constructed Radiation payload (ARANET.md §3.3).
+    const RADIATION: &str = "04002c01fd00646e000000602d000000000000089805000000000000";
 
-    fn radon_values(data: &[u8]) -> RadonValues {
+    fn radon(data: &[u8]) -> RadonValues {
         match decode(SensorKind::Radon, data).unwrap() {
             (Measurement::Radon(values), _) => values,
-            other => panic!("not a radon reading: {other:?}"),
+            other => panic!("not radon: {other:?}"),
         }
     }
 
-    /// `header_u16` is not a decoded field: its low byte must be 0 or the kind's header.
+    /// `header_u16` is no decoded field: its low byte must be in the bytes,
+    /// and be 0 or the kind's header.
     fn header_problem(v: &Vector, header: &Value) -> Option<String> {
         let low = header.as_u64().expect("header_u16 is an integer") & 0xFF;
-        let accepted = low == 0 || header_byte(v.kind).map(u64::from) == Some(low);
+        let own = header_byte(v.kind).map(u64::from);
+        let accepted = low == 0 || own == Some(low);
         let in_bytes = v.bytes.first().map(|&b| u64::from(b)) == Some(low);
-        (!accepted || !in_bytes).then(|| format!("{}: header_u16 {header}", v.source))
+        let problem = format!("{}: header_u16 {header}", v.source);
+        (!accepted || !in_bytes).then_some(problem)
     }
 
     fn check_vector(v: &Vector) -> Vec<String> {
         let mut expected = v.expected.clone();
-        let mut problems: Vec<String> = expected
-            .remove("header_u16")
+        let header = expected.remove("header_u16");
+        let mut problems: Vec<String> = header
             .and_then(|header| header_problem(v, &header))
             .into_iter()
             .collect();
         match decode(v.kind, &v.bytes) {
-            Ok((m, _)) if m.kind() != v.kind => problems.push(format!("{}: kind", v.source)),
-            Ok((m, t)) => problems.extend(vectors::compare(v, &expected, &vectors::fields(&m, &t))),
-            Err(err) => problems.push(format!("{}: unexpected error: {err}", v.source)),
+            Ok((m, _)) if m.kind() != v.kind => {
+                problems.push(format!("{}: decoded as {}", v.source, m.kind()));
+            }
+            Ok((m, t)) => {
+                let actual = vectors::fields(&m, &t);
+                problems.extend(vectors::compare(v, &expected, &actual));
+            }
+            Err(err) => problems.push(format!("{}: {err}", v.source)),
         }
         problems
     }
@@ -256,15 +273,14 @@ mod tests {
     #[test]
     fn aranet4_payload_of_12_bytes_is_rejected() {
         let err = decode(SensorKind::Aranet4, &[0; 12]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "current reading for Aranet4 is 12 bytes, expected 9 or 13"
-        );
+        let text = "current reading for Aranet4 is 12 bytes, expected 9 or 13";
+        assert_eq!(err.to_string(), text);
     }
 
     #[test]
     fn aranet4_basic_payload_has_no_timing() {
-        let (_, timing) = decode(SensorKind::Aranet4, &bytes("43049f018b27350c02")).unwrap();
+        let data = bytes("43049f018b27350c02");
+        let (_, timing) = decode(SensorKind::Aranet4, &data).unwrap();
         assert_eq!(timing, Timing::default());
     }
 
@@ -279,65 +295,67 @@ mod tests {
             expected: 0x02,
         };
         assert_eq!(err, header);
-        assert_eq!(
-            err.to_string(),
-            "current reading header 0x03 does not match Aranet2 (expected 0x02)"
-        );
+        let text = "current reading header 0x03 is not Aranet2's 0x02";
+        assert_eq!(err.to_string(), text);
     }
 
     #[test]
     fn radon_sentinel_0x1f02_is_absent() {
-        let mut data = bytes(RADON_FULL);
+        let mut data = bytes(RADON);
         data[13..17].copy_from_slice(&0x1F02_u32.to_le_bytes());
-        assert_eq!(radon_values(&data).radon_bq_m3, None);
+        assert_eq!(radon(&data).radon_bq_m3, None);
         data[13..17].copy_from_slice(&0x1EFF_u32.to_le_bytes());
-        assert_eq!(radon_values(&data).radon_bq_m3, Some(0x1EFF));
+        assert_eq!(radon(&data).radon_bq_m3, Some(0x1EFF));
     }
 
     #[test]
     fn radon_payload_under_47_bytes_has_no_averages() {
-        let data = bytes(RADON_FULL);
-        assert!(radon_values(&data).averages.is_some());
-        assert_eq!(radon_values(&data[..46]).averages, None);
-        assert_eq!(radon_values(&data[..18]).radon_bq_m3, Some(7));
+        let data = bytes(RADON);
+        assert!(radon(&data).averages.is_some());
+        assert_eq!(radon(&data[..46]).averages, None);
+        assert_eq!(radon(&data[..18]).radon_bq_m3, Some(7));
     }
 
     #[test]
     fn radon_payload_of_17_bytes_is_rejected() {
-        let data = bytes(RADON_FULL);
+        let data = bytes(RADON);
         let err = decode(SensorKind::Radon, &data[..17]).unwrap_err();
-        assert!(
-            matches!(err, CurrentReadingError::Length { len: 17, .. }),
-            "{err}"
-        );
+        let too_short = matches!(err, CurrentReadingError::Length { len: 17, .. });
+        assert!(too_short, "{err}");
     }
 
     #[test]
-    fn radon_interval_and_age_are_filled_from_the_preamble() {
-        let (_, timing) = decode(SensorKind::Radon, &bytes(RADON_FULL)).unwrap();
+    fn radon_interval_and_age_come_from_the_preamble() {
+        let (_, timing) = decode(SensorKind::Radon, &bytes(RADON)).unwrap();
         assert_eq!((timing.interval_s, timing.age_s), (Some(600), Some(502)));
         assert_eq!(timing.counter, None);
     }
 
     #[test]
     fn radon_one_zero_words_make_temperature_and_humidity_absent() {
-        let mut data = bytes(RADON_FULL);
+        let mut data = bytes(RADON);
         data[7..9].fill(0);
         data[11..13].fill(0);
-        let values = radon_values(&data);
+        let values = radon(&data);
         assert_eq!((values.temperature_c, values.humidity_pct), (None, None));
         assert_eq!(values.pressure_hpa, Some(1018.5));
     }
 
     #[test]
     fn radiation_payload_longer_than_28_bytes_is_accepted() {
-        let mut data = bytes("04002c01fd00646e000000602d000000000000089805000000000000");
+        let mut data = bytes(RADIATION);
         data.extend_from_slice(&[0xAA; 20]);
         let (m, _) = decode(SensorKind::Radiation, &data).unwrap();
         let Measurement::Radiation(values) = m else {
-            panic!("not a radiation reading: {m:?}");
+            panic!("not radiation: {m:?}");
         };
         assert_eq!(values.dose_rate_nsv_h, 110);
         assert!((values.dose_total_msv() - 0.011616).abs() < 1e-9);
+    }
+
+    #[test]
+    fn radiation_payload_of_27_bytes_is_rejected() {
+        let data = bytes(RADIATION);
+        assert!(decode(SensorKind::Radiation, &data[..27]).is_err());
     }
 }
