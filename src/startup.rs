@@ -4,6 +4,7 @@
 //! before `run` starts serving. Shutdown stops the radio first, lets persistence finish
 //! every pending write, then closes sessions with 1001 after their queued messages.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -11,10 +12,11 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr};
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::{Extensions, Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use socket2::SockRef;
 
 use crate::actors::persistence::{Flush, Persistence};
 use crate::actors::registry::{CloseAll, Registry};
@@ -28,6 +30,9 @@ use crate::web::{self as routes, AppState};
 /// The HTTP layer polls a response body only while its write buffer is below this, so a
 /// WebSocket session's frames wait in its bounded outbox, not in an unbounded buffer.
 const WRITE_BUFFER_BYTES: usize = 1;
+/// Kernel send buffer of every connection. Linux otherwise grows it to megabytes on
+/// loopback-sized segments, where a stalled client's backlog would pile up unseen.
+const SOCKET_SEND_BUFFER_BYTES: usize = 16 * 1024;
 /// How long shutdown waits for sessions to receive their queued messages.
 const SESSION_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the HTTP server then waits for connections to finish.
@@ -137,10 +142,19 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Re
             .configure(routes::routes)
     })
     .h1_write_buffer_size(WRITE_BUFFER_BYTES)
+    .on_connect(limit_send_buffer)
     .disable_signals()
     .shutdown_timeout(CONNECTION_SHUTDOWN_SECS)
     .listen(listener)?;
     Ok(server.run())
+}
+
+fn limit_send_buffer(connection: &dyn Any, _: &mut Extensions) {
+    if let Some(stream) = connection.downcast_ref::<actix_rt::net::TcpStream>() {
+        if let Err(err) = SockRef::from(stream).set_send_buffer_size(SOCKET_SEND_BUFFER_BYTES) {
+            log::warn!("cannot limit socket send buffer error={err}");
+        }
+    }
 }
 
 async fn shutdown_signal() -> std::io::Result<&'static str> {

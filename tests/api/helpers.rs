@@ -1,0 +1,252 @@
+//! Spawns the real `aranet-service` binary on port 0 with a fresh database and gives
+//! tests typed handles: WebSocket and raw HTTP clients, logs, the database, SIGTERM.
+//!
+//! Set `TEST_LOG=1` to see the server's log lines while tests run.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aranet_service::db::models::Reading;
+use diesel::prelude::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Upper bound for anything a test waits on.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// Every simulated sensor kind, as in `[simulator] sensors`.
+pub const ALL_KINDS: [&str; 4] = ["aranet4", "aranet2", "aranet_radiation", "aranet_radon"];
+
+/// What goes into the test server's `config/server.toml`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub api_key: Option<String>,
+    pub broadcast_buffer: usize,
+    pub interval_ms: u64,
+    pub sensors: Vec<&'static str>,
+    pub ping_interval_ms: u64,
+    pub client_timeout_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            broadcast_buffer: 100,
+            interval_ms: 100,
+            sensors: ALL_KINDS.to_vec(),
+            ping_interval_ms: 30_000,
+            client_timeout_ms: 90_000,
+        }
+    }
+}
+
+impl Options {
+    fn server_toml(&self) -> String {
+        let key = self.api_key.as_ref().map_or(String::new(), |k| format!("api_key = {k:?}\n"));
+        let sensors: Vec<String> = self.sensors.iter().map(|s| format!("{s:?}")).collect();
+        format!(
+            "[server]\nbroadcast_buffer = {}\nping_interval_ms = {}\nclient_timeout_ms = {}\n{key}\
+             [simulator]\ninterval_ms = {}\nsensors = [{}]\n",
+            self.broadcast_buffer,
+            self.ping_interval_ms,
+            self.client_timeout_ms,
+            self.interval_ms,
+            sensors.join(", ")
+        )
+    }
+}
+
+/// A running server process.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub dir: Arc<TempDir>,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+/// Starts a server with a fresh working directory and database.
+pub async fn spawn_app(options: &Options) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    spawn_in(dir, options).await
+}
+
+/// Starts a server in `dir`, reusing the database a previous server left there.
+pub async fn spawn_in(dir: Arc<TempDir>, options: &Options) -> TestApp {
+    std::fs::create_dir_all(dir.path().join("config")).expect("config dir");
+    std::fs::write(dir.path().join("config/server.toml"), options.server_toml()).expect("toml");
+    let mut child = server_command(dir.path(), &["--bind", "127.0.0.1:0", "--simulate"])
+        .spawn()
+        .expect("spawn aranet-service");
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().expect("stderr");
+    tokio::spawn(collect_lines(stderr, logs.clone()));
+    let line = wait_for_line(&logs, "listening addr=").await;
+    let addr = line.rsplit("addr=").next().and_then(|a| a.trim().parse().ok());
+    TestApp {
+        addr: addr.expect("listening address"),
+        dir,
+        child,
+        logs,
+    }
+}
+
+/// The binary, run in `dir` with a database there, logging at debug.
+pub fn server_command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aranet-service"));
+    command
+        .current_dir(dir)
+        .args(["--database", "data/aranet.db"])
+        .args(args)
+        .env("RUST_LOG", "info,aranet_service=debug")
+        .env_remove("ARANET__SERVER__API_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+async fn collect_lines(stderr: tokio::process::ChildStderr, logs: Arc<Mutex<Vec<String>>>) {
+    let mut lines = BufReader::new(stderr).lines();
+    let echo = std::env::var_os("TEST_LOG").is_some();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if echo {
+            eprintln!("server: {line}");
+        }
+        logs.lock().expect("logs").push(line);
+    }
+}
+
+async fn wait_for_line(logs: &Arc<Mutex<Vec<String>>>, needle: &str) -> String {
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            let hit = logs.lock().expect("logs").iter().find(|l| l.contains(needle)).cloned();
+            if let Some(line) = hit {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let dump = || logs.lock().expect("logs").join("\n");
+    match found.await {
+        Ok(line) => line,
+        Err(_) => panic!("no log line with {needle:?}; logs:\n{}", dump()),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, query: &str) -> String {
+        format!("ws://{}/api/ws{query}", self.addr)
+    }
+
+    /// Connects a WebSocket client; panics unless the upgrade succeeds.
+    pub async fn connect(&self, query: &str) -> Ws {
+        let (ws, _) = connect_async(self.url(query)).await.expect("websocket connect");
+        ws
+    }
+
+    /// Connects with extra request headers; returns the handshake error, if any.
+    pub async fn connect_with(
+        &self,
+        query: &str,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        let mut request = self.url(query).into_client_request()?;
+        for (name, value) in headers {
+            request.headers_mut().insert(*name, value.parse().expect("header value"));
+        }
+        connect_async(request).await.map(|(ws, _)| ws)
+    }
+
+    /// Every log line so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().expect("logs").clone()
+    }
+
+    /// Waits for a log line containing `needle`.
+    pub async fn wait_for_log(&self, needle: &str) -> String {
+        wait_for_line(&self.logs, needle).await
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.dir.path().join("data/aranet.db")
+    }
+
+    /// Every stored reading, by id.
+    pub fn stored_readings(&self) -> Vec<Reading> {
+        let mut conn = aranet_service::db::open(&self.database_path()).expect("open db");
+        diesel::sql_query("SELECT * FROM readings ORDER BY id").load(&mut conn).expect("query")
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub async fn stop(mut self) -> (ExitStatus, Arc<TempDir>, Vec<String>) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(status.expect("kill").success());
+        let exit = tokio::time::timeout(WAIT, self.child.wait()).await;
+        let exit = exit.expect("server exits after SIGTERM").expect("wait");
+        tokio::time::sleep(Duration::from_millis(50)).await; // let the log reader finish
+        let logs = self.logs();
+        (exit, self.dir, logs)
+    }
+}
+
+/// The next text message as JSON, skipping control frames.
+pub async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        let message = tokio::time::timeout(WAIT, ws.next()).await;
+        match message.expect("a message in time").expect("stream open").expect("frame") {
+            Message::Text(text) => return serde_json::from_str(&text).expect("json"),
+            Message::Close(frame) => panic!("closed: {frame:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// The next `count` messages.
+pub async fn next_messages(ws: &mut Ws, count: usize) -> Vec<Value> {
+    let mut messages = Vec::with_capacity(count);
+    for _ in 0..count {
+        messages.push(next_json(ws).await);
+    }
+    messages
+}
+
+pub fn reading_id(message: &Value) -> i64 {
+    message["reading"]["id"].as_i64().expect("integer id")
+}
+
+pub async fn close(mut ws: Ws) {
+    let _ = ws.send(Message::Close(None)).await;
+}
+
+/// A plain HTTP/1.1 GET; returns status and body.
+pub async fn http_get(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(WAIT, stream.read_to_end(&mut response)).await;
+    read.expect("response in time").expect("read");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}

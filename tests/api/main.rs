@@ -1,0 +1,9 @@
+//! Integration tests: the real binary on port 0, a fresh database, real clients.
+
+mod auth;
+mod backpressure;
+mod helpers;
+mod lifecycle;
+mod raw;
+mod settings;
+mod stream;
