@@ -188,7 +188,10 @@ impl Outbox {
         }
         drop(state);
         if caught_up {
-            log::info!("session caught up session={} dropped={dropped}", self.session);
+            log::info!(
+                "session caught up session={} dropped={dropped}",
+                self.session
+            );
         }
         Poll::Ready(frame)
     }
@@ -286,7 +289,9 @@ mod tests {
     #[test]
     fn a_full_outbox_drops_its_oldest_frames_and_counts_them() {
         let outbox = Outbox::new(1, 3);
-        let results: Vec<_> = (0..5).map(|i| outbox.push(text_frame(&[b'0' + i]))).collect();
+        let results: Vec<_> = (0..5)
+            .map(|i| outbox.push(text_frame(&[b'0' + i])))
+            .collect();
         assert_eq!(results[..3], [Pushed::Queued; 3]);
         assert_eq!(results[3..], [Pushed::DroppedOldest; 2]);
         let frames = drain(&outbox);

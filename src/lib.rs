@@ -17,6 +17,8 @@
 //! `web` (actix-web routes, API key, query parsing), `startup` (build, run, shutdown) and
 //! `error` (the one error type and its HTTP mapping).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod actors;
 pub mod db;
 pub mod error;

@@ -1,5 +1,7 @@
 //! The `aranet-service` binary: parses the CLI, loads settings, starts logging, runs.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -48,7 +50,10 @@ fn main() -> ExitCode {
         }
     };
     if cli.check_config {
-        let file = settings.file.as_ref().map_or("no file".into(), |f| f.display().to_string());
+        let file = settings
+            .file
+            .as_ref()
+            .map_or("no file".into(), |f| f.display().to_string());
         println!("settings ok ({file})");
         return ExitCode::SUCCESS;
     }
@@ -62,5 +67,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
-    Application::build(settings).await?.run_until_stopped().await
+    Application::build(settings)
+        .await?
+        .run_until_stopped()
+        .await
 }

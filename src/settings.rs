@@ -282,13 +282,18 @@ fn reject_unknown_keys(config: &Config) -> Result<(), SettingsError> {
 
 /// The value at a dotted `key`, with its origin (`Config::get` would drop the origin).
 fn lookup<'a>(config: &'a Config, key: &str) -> Option<&'a Value> {
-    key.split('.').try_fold(&config.cache, |node, name| match &node.kind {
-        ValueKind::Table(table) => table.get(name),
-        _ => None,
-    })
+    key.split('.')
+        .try_fold(&config.cache, |node, name| match &node.kind {
+            ValueKind::Table(table) => table.get(name),
+            _ => None,
+        })
 }
 
-fn check_table(table: &Map<String, Value>, prefix: &str, known: &[String]) -> Result<(), SettingsError> {
+fn check_table(
+    table: &Map<String, Value>,
+    prefix: &str,
+    known: &[String],
+) -> Result<(), SettingsError> {
     for (name, value) in table {
         let key = join_key(prefix, name);
         match &value.kind {
@@ -466,7 +471,10 @@ mod tests {
             config_file: file.map(Path::to_path_buf),
             ..cli
         };
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::load_with_env(&overrides, Some(env)).map_err(|e| e.to_string())
     }
 
@@ -475,9 +483,15 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_PATH);
         let from_file = load(Some(&path), &[], Overrides::default()).unwrap();
         let defaults = Settings::defaults();
-        assert_eq!(format!("{:?}", from_file.server), format!("{:?}", defaults.server));
+        assert_eq!(
+            format!("{:?}", from_file.server),
+            format!("{:?}", defaults.server)
+        );
         assert_eq!(from_file.database_path, defaults.database_path);
-        assert_eq!(format!("{:?}", from_file.simulator), format!("{:?}", defaults.simulator));
+        assert_eq!(
+            format!("{:?}", from_file.simulator),
+            format!("{:?}", defaults.simulator)
+        );
     }
 
     #[test]
@@ -502,7 +516,11 @@ mod tests {
     fn sensor_list_can_come_from_the_environment() {
         let env = [("ARANET__SIMULATOR__SENSORS", "aranet4,aranet4,aranet_radon")];
         let settings = load(None, &env, Overrides::default()).unwrap();
-        let kinds = [SimulatedKind::Aranet4, SimulatedKind::Aranet4, SimulatedKind::Radon];
+        let kinds = [
+            SimulatedKind::Aranet4,
+            SimulatedKind::Aranet4,
+            SimulatedKind::Radon,
+        ];
         assert_eq!(settings.simulator.sensors, kinds);
     }
 
@@ -517,7 +535,12 @@ mod tests {
 
     #[test]
     fn unknown_environment_key_is_rejected() {
-        let err = load(None, &[("ARANET__SERVER__BINDD", "x")], Overrides::default()).unwrap_err();
+        let err = load(
+            None,
+            &[("ARANET__SERVER__BINDD", "x")],
+            Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.contains("`server.bindd`"), "{err}");
     }
 
@@ -545,7 +568,10 @@ mod tests {
             ..Overrides::default()
         };
         let err = load(None, &[], cli).unwrap_err();
-        assert!(err.contains("`server.bind` = \"nowhere\" in command line"), "{err}");
+        assert!(
+            err.contains("`server.bind` = \"nowhere\" in command line"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -59,7 +59,11 @@ impl Application {
         let latest = prepare_database(&settings.database_path)?;
         let registry = Registry::new(latest.clone()).start();
         let persistence = Persistence::start(settings.database_path.clone(), registry.clone());
-        let scanner = Scanner::new(radio(&settings), persistence.clone(), capture_times(&latest));
+        let scanner = Scanner::new(
+            radio(&settings),
+            persistence.clone(),
+            capture_times(&latest),
+        );
         let actors = Actors {
             scanner: scanner.start(),
             persistence,
@@ -111,7 +115,9 @@ fn prepare_database(path: &Path) -> anyhow::Result<Vec<Reading>> {
 /// When each device's latest stored reading was captured.
 fn capture_times(latest: &[Reading]) -> HashMap<String, DateTime<Utc>> {
     let parse = |r: &Reading| DateTime::parse_from_rfc3339(&r.captured_at).ok();
-    let times = latest.iter().filter_map(|r| Some((r.device_id.clone(), parse(r)?.to_utc())));
+    let times = latest
+        .iter()
+        .filter_map(|r| Some((r.device_id.clone(), parse(r)?.to_utc())));
     times.collect()
 }
 
@@ -177,6 +183,9 @@ async fn shutdown(actors: &Actors, handle: &ServerHandle) {
         actix_rt::time::sleep(FLUSH_POLL).await;
     }
     let unfinished = outboxes.iter().filter(|o| !o.is_finished()).count();
-    log::info!("sessions closed count={} unflushed={unfinished}", outboxes.len());
+    log::info!(
+        "sessions closed count={} unflushed={unfinished}",
+        outboxes.len()
+    );
     handle.stop(true).await;
 }

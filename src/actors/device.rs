@@ -101,7 +101,10 @@ impl Device {
         };
         let Some((measurement, timing)) = adv.reading else {
             let hint = "enable Smart Home integrations in the Aranet Home app";
-            let text = format!("sensor sends no measurements version={} ({hint})", adv.version);
+            let text = format!(
+                "sensor sends no measurements version={} ({hint})",
+                adv.version
+            );
             return self.problem(text);
         };
         self.last_problem = None;
@@ -110,8 +113,16 @@ impl Device {
         if known.into_iter().any(|k| k.same_measurement(&seen)) {
             return;
         }
-        log::debug!("new measurement device={} rssi={:?}", self.device_id, msg.rssi);
-        self.store(new_reading(&self.device_id, &measurement, seen.captured_at), seen, ctx);
+        log::debug!(
+            "new measurement device={} rssi={:?}",
+            self.device_id,
+            msg.rssi
+        );
+        self.store(
+            new_reading(&self.device_id, &measurement, seen.captured_at),
+            seen,
+            ctx,
+        );
     }
 
     fn store(&mut self, reading: NewReading, seen: Seen, ctx: &mut Context<Self>) {

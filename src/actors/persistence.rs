@@ -65,7 +65,10 @@ impl Handler<StoreReading> for Persistence {
 
     fn handle(&mut self, msg: StoreReading, _: &mut SyncContext<Self>) -> Self::Result {
         self.store(&msg.0).inspect_err(|err| {
-            log::error!("cannot store reading device={} error={err}", msg.0.device_id);
+            log::error!(
+                "cannot store reading device={} error={err}",
+                msg.0.device_id
+            );
         })
     }
 }

@@ -69,7 +69,9 @@ struct Subscriber {
 
 impl Subscriber {
     fn wants(&self, device_id: &str) -> bool {
-        self.devices.as_ref().is_none_or(|set| set.contains(device_id))
+        self.devices
+            .as_ref()
+            .is_none_or(|set| set.contains(device_id))
     }
 }
 
@@ -102,10 +104,16 @@ impl Registry {
 
     fn publish(&mut self, reading: &Reading) {
         let frame = self.remember(reading);
-        log::debug!("reading stored device={} id={}", reading.device_id, reading.id);
+        log::debug!(
+            "reading stored device={} id={}",
+            reading.device_id,
+            reading.id
+        );
         let mut gone = Vec::new();
         for (id, subscriber) in &self.sessions {
-            if subscriber.wants(&reading.device_id) && subscriber.outbox.push(frame.clone()) == Pushed::Gone {
+            if subscriber.wants(&reading.device_id)
+                && subscriber.outbox.push(frame.clone()) == Pushed::Gone
+            {
                 gone.push(*id);
             }
         }
@@ -125,7 +133,8 @@ impl Registry {
         for latest in snapshot {
             subscriber.outbox.push(latest.frame.clone());
         }
-        self.sessions.insert(subscriber.outbox.session(), subscriber);
+        self.sessions
+            .insert(subscriber.outbox.session(), subscriber);
     }
 
     fn close_all(&mut self) -> Vec<Arc<Outbox>> {

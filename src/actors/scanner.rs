@@ -61,8 +61,15 @@ impl Scanner {
     fn start_device(&mut self, adv: &Advertisement) -> &Addr<Device> {
         // The advertised name ("Aranet4 1A2B3") is what people know a sensor by;
         // passive scans may not deliver it, and then the address stands in.
-        let device_id = adv.local_name.clone().unwrap_or_else(|| adv.address.clone());
-        log::info!("sensor found device={device_id} address={} rssi={:?}", adv.address, adv.rssi);
+        let device_id = adv
+            .local_name
+            .clone()
+            .unwrap_or_else(|| adv.address.clone());
+        log::info!(
+            "sensor found device={device_id} address={} rssi={:?}",
+            adv.address,
+            adv.rssi
+        );
         let stored = self.stored.get(&device_id).copied().map(Seen::stored_at);
         let actor = Device::new(device_id, self.persistence.clone(), stored).start();
         self.devices.entry(adv.address.clone()).or_insert(actor)

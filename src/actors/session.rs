@@ -11,10 +11,10 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use actix_codec::Decoder;
 use actix_http::ws::{CloseCode, CloseReason, Codec, Frame, ProtocolError};
 use actix_web::web::{Bytes, BytesMut, Payload};
 use futures_core::Stream;
-use actix_codec::Decoder;
 
 use super::registry::{Registry, Subscribe, Unsubscribe};
 use crate::fanout::Outbox;
@@ -71,7 +71,8 @@ impl Session {
     fn check_alive(&mut self, ctx: &mut Context<Self>) {
         if self.last_heard.elapsed() > self.keep_alive.client_timeout {
             log::info!("session timed out session={} peer={}", self.id(), self.peer);
-            self.outbox.close(CloseReason::from((CloseCode::Away, "idle timeout")), false);
+            self.outbox
+                .close(CloseReason::from((CloseCode::Away, "idle timeout")), false);
             ctx.stop();
         } else {
             self.outbox.ping(b"");

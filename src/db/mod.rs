@@ -104,7 +104,10 @@ mod tests {
         let third = insert_reading(&mut conn, &reading("a", 600)).unwrap();
         assert_eq!(third.id, first.id + 2);
         let latest = latest_per_device(&mut conn).unwrap();
-        let summary: Vec<_> = latest.iter().map(|r| (r.device_id.as_str(), r.co2)).collect();
+        let summary: Vec<_> = latest
+            .iter()
+            .map(|r| (r.device_id.as_str(), r.co2))
+            .collect();
         assert_eq!(summary, [("b", Some(500)), ("a", Some(600))]);
         assert_eq!(count_readings(&mut conn).unwrap(), 3);
         assert!(migrate(&mut conn).unwrap().is_empty());

@@ -41,7 +41,9 @@ impl Radio for SimulatedRadio {
     fn start(self: Box<Self>, events: mpsc::Sender<RadioEvent>) -> Result<(), RadioError> {
         let interval = self.settings.interval;
         let sensors = self.settings.sensors.iter().enumerate();
-        let sensors = sensors.map(|(i, kind)| Sensor::new(*kind, i, interval)).collect();
+        let sensors = sensors
+            .map(|(i, kind)| Sensor::new(*kind, i, interval))
+            .collect();
         actix_rt::spawn(advertise(sensors, interval, events));
         Ok(())
     }
@@ -129,7 +131,10 @@ impl Sensor {
             self.values.drift(&mut self.rng, self.interval);
         }
         self.measurements += 1;
-        if self.measurements % MEASUREMENTS_PER_BATTERY_PERCENT == 0 {
+        if self
+            .measurements
+            .is_multiple_of(MEASUREMENTS_PER_BATTERY_PERCENT)
+        {
             self.values.battery_pct = self.values.battery_pct.saturating_sub(1).max(1);
         }
         self.measured_at = Some(now);
@@ -210,12 +215,14 @@ impl Frame {
     }
     fn u16(mut self, value: f64) -> Self {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // saturating
-        self.0.extend_from_slice(&(value.round() as u16).to_le_bytes());
+        self.0
+            .extend_from_slice(&(value.round() as u16).to_le_bytes());
         self
     }
     fn u32(mut self, value: f64) -> Self {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // saturating
-        self.0.extend_from_slice(&(value.round() as u32).to_le_bytes());
+        self.0
+            .extend_from_slice(&(value.round() as u32).to_le_bytes());
         self
     }
     fn zeros(mut self, count: usize) -> Self {
@@ -254,18 +261,26 @@ fn radon_status(radon_bq_m3: f64) -> u8 {
 fn aranet4_frame(v: &Values, timing: Timing) -> Vec<u8> {
     let frame = header(None).zeros(3).u8(1).u16(v.co2_ppm);
     let frame = frame.u16(v.temperature_c * 20.0).u16(v.pressure_hpa * 10.0);
-    let frame = frame.u8(v.humidity_pct.round().clamp(0.0, 100.0) as u8).u8(v.battery_pct);
+    let frame = frame
+        .u8(v.humidity_pct.round().clamp(0.0, 100.0) as u8)
+        .u8(v.battery_pct);
     frame.u8(co2_status(v.co2_ppm)).timing(timing)
 }
 
 fn aranet2_frame(v: &Values, timing: Timing) -> Vec<u8> {
-    let frame = header(Some(1)).zeros(5).u16(v.temperature_c * 20.0).zeros(2);
+    let frame = header(Some(1))
+        .zeros(5)
+        .u16(v.temperature_c * 20.0)
+        .zeros(2);
     let frame = frame.u16(v.humidity_pct * 10.0).zeros(1).u8(v.battery_pct);
     frame.u8(0).timing(timing) // no temperature or humidity alert
 }
 
 fn radiation_frame(v: &Values, timing: Timing) -> Vec<u8> {
-    let frame = header(Some(2)).zeros(1).u32(v.dose_total_nsv).u32(v.dose_duration_s);
+    let frame = header(Some(2))
+        .zeros(1)
+        .u32(v.dose_total_nsv)
+        .u32(v.dose_duration_s);
     let frame = frame.u16(v.dose_rate_nsv_h).zeros(1).u8(v.battery_pct);
     frame.zeros(1).timing(timing)
 }
@@ -324,8 +339,14 @@ mod tests {
         let start = Instant::now();
         let mut sensor = Sensor::new(SimulatedKind::Aranet4, 0, Duration::from_secs(10));
         let first = decode(&mut sensor, start).reading.unwrap().1;
-        let again = decode(&mut sensor, start + Duration::from_secs(5)).reading.unwrap().1;
-        let next = decode(&mut sensor, start + Duration::from_secs(10)).reading.unwrap().1;
+        let again = decode(&mut sensor, start + Duration::from_secs(5))
+            .reading
+            .unwrap()
+            .1;
+        let next = decode(&mut sensor, start + Duration::from_secs(10))
+            .reading
+            .unwrap()
+            .1;
         assert_eq!(first.counter, again.counter);
         assert_eq!((first.age_s, again.age_s), (Some(0), Some(5)));
         assert_eq!(next.counter, first.counter.map(|c| c.wrapping_add(1)));

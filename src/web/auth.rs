@@ -9,13 +9,20 @@ use crate::error::Error;
 pub const API_KEY_HEADER: &str = "X-API-Key";
 
 /// Accepts the request when no key is configured or when it presents the key.
-pub fn authorize(req: &HttpRequest, token: Option<&str>, expected: Option<&str>) -> Result<(), Error> {
+pub fn authorize(
+    req: &HttpRequest,
+    token: Option<&str>,
+    expected: Option<&str>,
+) -> Result<(), Error> {
     let Some(expected) = expected else {
         return Ok(());
     };
     let header = req.headers().get(API_KEY_HEADER).map(|v| v.as_bytes());
     let presented = [header, token.map(str::as_bytes)];
-    let accepted = presented.into_iter().flatten().any(|key| keys_match(key, expected.as_bytes()));
+    let accepted = presented
+        .into_iter()
+        .flatten()
+        .any(|key| keys_match(key, expected.as_bytes()));
     if accepted {
         Ok(())
     } else {
@@ -41,11 +48,19 @@ mod tests {
 
     #[test]
     fn header_or_token_must_match_the_key() {
-        let req = TestRequest::default().insert_header((API_KEY_HEADER, "k+/=")).to_http_request();
+        let req = TestRequest::default()
+            .insert_header((API_KEY_HEADER, "k+/="))
+            .to_http_request();
         assert!(authorize(&req, None, Some("k+/=")).is_ok());
         let bare = TestRequest::default().to_http_request();
         assert!(authorize(&bare, Some("k+/="), Some("k+/=")).is_ok());
-        assert!(matches!(authorize(&bare, Some("k+/"), Some("k+/=")), Err(Error::Unauthorized)));
-        assert!(matches!(authorize(&bare, None, Some("k")), Err(Error::Unauthorized)));
+        assert!(matches!(
+            authorize(&bare, Some("k+/"), Some("k+/=")),
+            Err(Error::Unauthorized)
+        ));
+        assert!(matches!(
+            authorize(&bare, None, Some("k")),
+            Err(Error::Unauthorized)
+        ));
     }
 }

@@ -70,13 +70,17 @@ mod tests {
 
     #[test]
     fn device_repeats_and_decodes_names_with_spaces_and_symbols() {
-        let query = WsQuery::parse("device=Aranet4%201A2B3&device=Aranet%E2%98%A2%2027DB3").unwrap();
+        let query =
+            WsQuery::parse("device=Aranet4%201A2B3&device=Aranet%E2%98%A2%2027DB3").unwrap();
         assert_eq!(query.devices, ["Aranet4 1A2B3", "Aranet\u{2622} 27DB3"]);
     }
 
     #[test]
     fn invalid_utf8_is_a_bad_request() {
-        assert!(matches!(WsQuery::parse("device=%FF"), Err(Error::BadRequest(_))));
+        assert!(matches!(
+            WsQuery::parse("device=%FF"),
+            Err(Error::BadRequest(_))
+        ));
     }
 
     #[test]

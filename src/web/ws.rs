@@ -26,9 +26,18 @@ pub async fn connect(
     let id = state.next_session.fetch_add(1, Ordering::Relaxed);
     let outbox = Outbox::new(id, state.broadcast_buffer);
     let devices = (!query.devices.is_empty()).then(|| query.devices.into_iter().collect());
-    let peer = req.peer_addr().map_or_else(|| "unknown".into(), |a| a.to_string());
+    let peer = req
+        .peer_addr()
+        .map_or_else(|| "unknown".into(), |a| a.to_string());
     let registry = state.registry.clone();
-    Session::start(outbox.clone(), registry, devices, peer, state.keep_alive, payload);
+    Session::start(
+        outbox.clone(),
+        registry,
+        devices,
+        peer,
+        state.keep_alive,
+        payload,
+    );
     Ok(HttpResponse::build(StatusCode::SWITCHING_PROTOCOLS)
         .upgrade("websocket")
         .insert_header((SEC_WEBSOCKET_ACCEPT, accept))
@@ -37,9 +46,13 @@ pub async fn connect(
 
 /// Validates the upgrade request and computes its `Sec-WebSocket-Accept` value.
 fn accept_key(req: &HttpRequest) -> Result<HeaderValue, Error> {
-    let invalid = |reason: String| Error::BadRequest(format!("not a WebSocket handshake: {reason}"));
+    let invalid =
+        |reason: String| Error::BadRequest(format!("not a WebSocket handshake: {reason}"));
     verify_handshake(req.head()).map_err(|err| invalid(err.to_string()))?;
-    let key = req.headers().get(SEC_WEBSOCKET_KEY).map(|k| hash_key(k.as_bytes()));
+    let key = req
+        .headers()
+        .get(SEC_WEBSOCKET_KEY)
+        .map(|k| hash_key(k.as_bytes()));
     let key = key.ok_or_else(|| invalid("no Sec-WebSocket-Key".into()))?;
     HeaderValue::from_bytes(&key).map_err(|err| invalid(err.to_string()))
 }

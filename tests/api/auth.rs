@@ -51,19 +51,28 @@ async fn a_missing_or_wrong_key_gets_401_with_a_json_body() {
 #[tokio::test]
 async fn the_key_is_accepted_as_header_and_as_percent_encoded_or_raw_token() {
     let app = spawn_app(&with_key()).await;
-    let mut by_header = app.connect_with("", &[("X-API-Key", KEY)]).await.expect("header");
+    let mut by_header = app
+        .connect_with("", &[("X-API-Key", KEY)])
+        .await
+        .expect("header");
     next_json(&mut by_header).await;
     let encoded = "?token=s3cr%2Bt%2Fk3y%3D%3D";
     let mut by_token = app.connect_with(encoded, &[]).await.expect("encoded token");
     next_json(&mut by_token).await;
-    let mut raw = app.connect_with("?token=s3cr+t/k3y==", &[]).await.expect("raw token");
+    let mut raw = app
+        .connect_with("?token=s3cr+t/k3y==", &[])
+        .await
+        .expect("raw token");
     next_json(&mut raw).await;
 }
 
 #[tokio::test]
 async fn the_key_never_appears_in_the_logs() {
     let app = spawn_app(&with_key()).await;
-    let mut ws = app.connect_with("?token=s3cr%2Bt%2Fk3y%3D%3D", &[]).await.expect("token");
+    let mut ws = app
+        .connect_with("?token=s3cr%2Bt%2Fk3y%3D%3D", &[])
+        .await
+        .expect("token");
     next_json(&mut ws).await;
     close(ws).await;
     let _ = app.connect_with("?token=s3cr+t/k3y=", &[]).await;

@@ -33,24 +33,51 @@ async fn a_stalled_client_stays_within_its_bound_while_another_keeps_full_rate()
     }
     let contiguous: Vec<i64> = (healthy_ids[0]..=*healthy_ids.last().unwrap()).collect();
     assert_eq!(healthy_ids, contiguous, "the reading client lost nothing");
-    assert!(healthy_ids.len() >= 250, "full rate: {} in {STALL:?}", healthy_ids.len());
+    assert!(
+        healthy_ids.len() >= 250,
+        "full rate: {} in {STALL:?}",
+        healthy_ids.len()
+    );
     app.wait_for_log("session too slow").await;
 
     let target = *healthy_ids.last().unwrap();
     let mut stalled_ids = Vec::new();
     while stalled_ids.last().is_none_or(|id| *id < target) {
-        let frame = stalled.read_frame().await.expect("stalled client still connected");
+        let frame = stalled
+            .read_frame()
+            .await
+            .expect("stalled client still connected");
         if frame.opcode == TEXT {
             stalled_ids.push(frame.json()["reading"]["id"].as_i64().unwrap());
         }
     }
-    let during_stall = stalled_ids.iter().filter(|id| **id >= healthy_ids[0]).count();
-    eprintln!("stalled client: {} of {} readings", during_stall, healthy_ids.len());
+    let during_stall = stalled_ids
+        .iter()
+        .filter(|id| **id >= healthy_ids[0])
+        .count();
+    eprintln!(
+        "stalled client: {} of {} readings",
+        during_stall,
+        healthy_ids.len()
+    );
     let bound = BUFFER + 1 + KERNEL_FRAMES;
-    assert!(during_stall <= bound, "at most {bound} held, got {during_stall}");
+    assert!(
+        during_stall <= bound,
+        "at most {bound} held, got {during_stall}"
+    );
     let line = app.wait_for_log("session caught up").await;
-    let dropped: usize = line.rsplit("dropped=").next().unwrap().trim().parse().unwrap();
+    let dropped: usize = line
+        .rsplit("dropped=")
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(dropped > healthy_ids.len() / 2, "{line}");
-    let warnings = app.logs().iter().filter(|l| l.contains("session too slow")).count();
+    let warnings = app
+        .logs()
+        .iter()
+        .filter(|l| l.contains("session too slow"))
+        .count();
     assert_eq!(warnings, 1, "one warning per burst");
 }

@@ -55,7 +55,10 @@ impl Default for Options {
 
 impl Options {
     fn server_toml(&self) -> String {
-        let key = self.api_key.as_ref().map_or(String::new(), |k| format!("api_key = {k:?}\n"));
+        let key = self
+            .api_key
+            .as_ref()
+            .map_or(String::new(), |k| format!("api_key = {k:?}\n"));
         let sensors: Vec<String> = self.sensors.iter().map(|s| format!("{s:?}")).collect();
         format!(
             "[server]\nbroadcast_buffer = {}\nping_interval_ms = {}\nclient_timeout_ms = {}\n{key}\
@@ -94,7 +97,10 @@ pub async fn spawn_in(dir: Arc<TempDir>, options: &Options) -> TestApp {
     let stderr = child.stderr.take().expect("stderr");
     tokio::spawn(collect_lines(stderr, logs.clone()));
     let line = wait_for_line(&logs, "listening addr=").await;
-    let addr = line.rsplit("addr=").next().and_then(|a| a.trim().parse().ok());
+    let addr = line
+        .rsplit("addr=")
+        .next()
+        .and_then(|a| a.trim().parse().ok());
     TestApp {
         addr: addr.expect("listening address"),
         dir,
@@ -133,7 +139,12 @@ async fn collect_lines(stderr: tokio::process::ChildStderr, logs: Arc<Mutex<Vec<
 async fn wait_for_line(logs: &Arc<Mutex<Vec<String>>>, needle: &str) -> String {
     let found = tokio::time::timeout(WAIT, async {
         loop {
-            let hit = logs.lock().expect("logs").iter().find(|l| l.contains(needle)).cloned();
+            let hit = logs
+                .lock()
+                .expect("logs")
+                .iter()
+                .find(|l| l.contains(needle))
+                .cloned();
             if let Some(line) = hit {
                 return line;
             }
@@ -154,7 +165,9 @@ impl TestApp {
 
     /// Connects a WebSocket client; panics unless the upgrade succeeds.
     pub async fn connect(&self, query: &str) -> Ws {
-        let (ws, _) = connect_async(self.url(query)).await.expect("websocket connect");
+        let (ws, _) = connect_async(self.url(query))
+            .await
+            .expect("websocket connect");
         ws
     }
 
@@ -166,7 +179,9 @@ impl TestApp {
     ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
         let mut request = self.url(query).into_client_request()?;
         for (name, value) in headers {
-            request.headers_mut().insert(*name, value.parse().expect("header value"));
+            request
+                .headers_mut()
+                .insert(*name, value.parse().expect("header value"));
         }
         connect_async(request).await.map(|(ws, _)| ws)
     }
@@ -188,13 +203,17 @@ impl TestApp {
     /// Every stored reading, by id.
     pub fn stored_readings(&self) -> Vec<Reading> {
         let mut conn = aranet_service::db::open(&self.database_path()).expect("open db");
-        diesel::sql_query("SELECT * FROM readings ORDER BY id").load(&mut conn).expect("query")
+        diesel::sql_query("SELECT * FROM readings ORDER BY id")
+            .load(&mut conn)
+            .expect("query")
     }
 
     /// Sends SIGTERM and waits for the process to exit.
     pub async fn stop(mut self) -> (ExitStatus, Arc<TempDir>, Vec<String>) {
         let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
         assert!(status.expect("kill").success());
         let exit = tokio::time::timeout(WAIT, self.child.wait()).await;
         let exit = exit.expect("server exits after SIGTERM").expect("wait");
@@ -208,7 +227,11 @@ impl TestApp {
 pub async fn next_json(ws: &mut Ws) -> Value {
     loop {
         let message = tokio::time::timeout(WAIT, ws.next()).await;
-        match message.expect("a message in time").expect("stream open").expect("frame") {
+        match message
+            .expect("a message in time")
+            .expect("stream open")
+            .expect("frame")
+        {
             Message::Text(text) => return serde_json::from_str(&text).expect("json"),
             Message::Close(frame) => panic!("closed: {frame:?}"),
             _ => continue,
@@ -246,7 +269,14 @@ pub async fn http_get(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) 
     let read = tokio::time::timeout(WAIT, stream.read_to_end(&mut response)).await;
     read.expect("response in time").expect("read");
     let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
     (status, body)
 }

@@ -21,10 +21,16 @@ fn fast_keep_alive() -> Options {
 async fn sigterm_delivers_every_stored_reading_then_closes_with_1001() {
     let app = spawn_app(&Options::default()).await;
     let mut ws = app.connect("").await;
-    let mut ids: Vec<i64> = next_messages(&mut ws, 5).await.iter().map(reading_id).collect();
+    let mut ids: Vec<i64> = next_messages(&mut ws, 5)
+        .await
+        .iter()
+        .map(reading_id)
+        .collect();
     let stopping = tokio::spawn(app.stop());
     let close_code = loop {
-        let message = tokio::time::timeout(WAIT, ws.next()).await.expect("in time");
+        let message = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("in time");
         match message.expect("open").expect("frame") {
             Message::Text(text) => {
                 let json: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -42,7 +48,10 @@ async fn sigterm_delivers_every_stored_reading_then_closes_with_1001() {
     let mut conn = aranet_service::db::open(&db).unwrap();
     let stored = aranet_service::db::count_readings(&mut conn).unwrap();
     let expected: Vec<i64> = (ids[0]..=stored).collect();
-    assert_eq!(ids, expected, "everything stored was delivered before the close");
+    assert_eq!(
+        ids, expected,
+        "everything stored was delivered before the close"
+    );
 }
 
 #[tokio::test]

@@ -59,11 +59,19 @@ impl RawClient {
              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
              Sec-WebSocket-Version: 13\r\n\r\n"
         );
-        self.stream.write_all(request.as_bytes()).await.expect("write");
+        self.stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("write");
         while !self.buf.windows(4).any(|w| w == b"\r\n\r\n") {
             self.fill().await.expect("handshake response");
         }
-        let end = self.buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) + 4;
+        let end = self
+            .buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(0)
+            + 4;
         let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
         assert!(head.starts_with("HTTP/1.1 101"), "no upgrade: {head}");
         self.buf.drain(..end);
@@ -112,7 +120,10 @@ fn parse_frame(buf: &[u8]) -> Option<(Frame, usize)> {
     let (&first, &second) = (buf.first()?, buf.get(1)?);
     let (len, header) = match second & 0x7f {
         126 => (u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]) as usize, 4),
-        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize, 10),
+        127 => (
+            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
         n => (n as usize, 2),
     };
     let payload = buf.get(header..header + len)?.to_vec();

@@ -26,9 +26,17 @@ fn one_error_line(output: &Output) -> String {
 
 #[tokio::test]
 async fn an_unknown_key_in_the_file_is_named_with_value_and_file() {
-    let output = run(&["--check-config"], &[], Some("[server]\nbindd = \"0.0.0.0:1\"\n")).await;
+    let output = run(
+        &["--check-config"],
+        &[],
+        Some("[server]\nbindd = \"0.0.0.0:1\"\n"),
+    )
+    .await;
     let line = one_error_line(&output);
-    assert!(line.contains("`server.bindd`") && line.contains("\"0.0.0.0:1\""), "{line}");
+    assert!(
+        line.contains("`server.bindd`") && line.contains("\"0.0.0.0:1\""),
+        "{line}"
+    );
     assert!(line.contains("bad.toml"), "{line}");
 }
 
@@ -44,14 +52,20 @@ async fn a_bad_value_from_the_environment_names_its_origin() {
 async fn a_wrongly_typed_value_in_the_file_is_rejected() {
     let toml = "[simulator]\ninterval_ms = \"fast\"\n";
     let line = one_error_line(&run(&[], &[], Some(toml)).await);
-    assert!(line.contains("simulator.interval_ms") && line.contains("fast"), "{line}");
+    assert!(
+        line.contains("simulator.interval_ms") && line.contains("fast"),
+        "{line}"
+    );
     assert!(line.contains("bad.toml"), "{line}");
 }
 
 #[tokio::test]
 async fn a_bad_bind_flag_is_rejected() {
     let line = one_error_line(&run(&["--bind", "nowhere:port"], &[], None).await);
-    assert!(line.contains("`server.bind` = \"nowhere:port\" in command line"), "{line}");
+    assert!(
+        line.contains("`server.bind` = \"nowhere:port\" in command line"),
+        "{line}"
+    );
 }
 
 #[tokio::test]

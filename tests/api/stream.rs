@@ -72,8 +72,13 @@ fn assert_shape(message: &Value) {
     assert!(reading["id"].is_u64());
     let captured = reading["captured_at"].as_str().expect("captured_at");
     let parsed = chrono::DateTime::parse_from_rfc3339(captured).expect("ISO 8601");
-    assert!(captured.ends_with('Z') && captured.len() == 20, "{captured}");
-    let age = chrono::Utc::now().signed_duration_since(parsed).num_seconds();
+    assert!(
+        captured.ends_with('Z') && captured.len() == 20,
+        "{captured}"
+    );
+    let age = chrono::Utc::now()
+        .signed_duration_since(parsed)
+        .num_seconds();
     assert!((-2..30).contains(&age), "captured {age}s ago");
 }
 
@@ -103,14 +108,20 @@ async fn every_sensor_kind_arrives_in_the_spec_shape_with_json_types() {
     let aranet2 = &by_kind["aranet2"]["reading"];
     assert!(aranet2["temperature"].is_number() && aranet2["humidity"].is_number());
     assert!(aranet2["battery"].is_u64());
-    assert_null(aranet2, &["co2", "pressure", "status", "radon", "radiation_rate"]);
+    assert_null(
+        aranet2,
+        &["co2", "pressure", "status", "radon", "radiation_rate"],
+    );
 
     let radiation = &by_kind["radiation"]["reading"];
     let rate = radiation["radiation_rate"].as_f64().expect("rate");
     assert!((0.01..5.0).contains(&rate), "µSv/h, not nSv/h: {rate}");
     let total = radiation["radiation_total"].as_f64().expect("total");
     assert!((0.0..1.0).contains(&total), "mSv, not nSv: {total}");
-    assert_null(radiation, &["co2", "temperature", "humidity", "status", "radon"]);
+    assert_null(
+        radiation,
+        &["co2", "temperature", "humidity", "status", "radon"],
+    );
 
     let radon = &by_kind["radon"]["reading"];
     assert!(radon["radon"].is_u64() && radon["status"].is_string());
@@ -134,7 +145,10 @@ async fn a_client_joining_mid_stream_gets_the_snapshot_then_live_without_gap_or_
 
     let early_ids: Vec<i64> = seen.iter().map(reading_id).collect();
     let expected: Vec<i64> = (early_ids[0]..=last_live).collect();
-    assert_eq!(early_ids, expected, "a client from the start sees every id once");
+    assert_eq!(
+        early_ids, expected,
+        "a client from the start sees every id once"
+    );
 
     let snapshot_ids: Vec<i64> = snapshot.iter().map(reading_id).collect();
     let seam = *snapshot_ids.iter().max().unwrap();
@@ -144,11 +158,17 @@ async fn a_client_joining_mid_stream_gets_the_snapshot_then_live_without_gap_or_
     }
     let mut expected_snapshot: Vec<i64> = latest_before_seam.into_values().collect();
     expected_snapshot.sort_unstable();
-    assert_eq!(snapshot_ids, expected_snapshot, "snapshot = latest per device");
+    assert_eq!(
+        snapshot_ids, expected_snapshot,
+        "snapshot = latest per device"
+    );
 
     let live_ids: Vec<i64> = live.iter().map(reading_id).collect();
     let expected_live: Vec<i64> = (seam + 1..=last_live).collect();
-    assert_eq!(live_ids, expected_live, "live continues right after the snapshot");
+    assert_eq!(
+        live_ids, expected_live,
+        "live continues right after the snapshot"
+    );
 }
 
 #[tokio::test]
@@ -162,7 +182,9 @@ async fn every_message_is_the_stored_row_with_that_id() {
         .map(|row| (i64::from(row.id), serde_json::to_value(row).unwrap()))
         .collect();
     for message in &messages {
-        let row = rows.get(&reading_id(message)).expect("row with the message's id");
+        let row = rows
+            .get(&reading_id(message))
+            .expect("row with the message's id");
         assert_eq!(&message["reading"], row);
     }
 }
@@ -178,16 +200,24 @@ async fn device_filter_limits_snapshot_and_live_readings() {
 
     let mut filtered = app.connect(&query).await;
     let messages = next_messages(&mut filtered, 8).await;
-    let devices: Vec<&str> = messages.iter().map(|m| m["device_id"].as_str().unwrap()).collect();
-    assert!(devices.iter().all(|d| *d == aranet4 || *d == radon), "{devices:?}");
+    let devices: Vec<&str> = messages
+        .iter()
+        .map(|m| m["device_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        devices.iter().all(|d| *d == aranet4 || *d == radon),
+        "{devices:?}"
+    );
     assert!(devices[..2].contains(&aranet4.as_str()) && devices[..2].contains(&radon.as_str()));
 }
 
 fn encode(text: &str) -> String {
-    text.bytes().map(|b| match b {
-        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
-        _ => format!("%{b:02X}"),
-    }).collect()
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -213,6 +243,12 @@ async fn a_restarted_server_sends_the_same_snapshot_from_the_database() {
     expected.sort_unstable();
     let mut ws = app.connect("").await;
     let snapshot = next_messages(&mut ws, 4).await;
-    assert_eq!(snapshot.iter().map(reading_id).collect::<Vec<_>>(), expected);
-    assert!(app.logs().iter().any(|l| l.contains(&format!("readings={}", stored.len()))));
+    assert_eq!(
+        snapshot.iter().map(reading_id).collect::<Vec<_>>(),
+        expected
+    );
+    assert!(app
+        .logs()
+        .iter()
+        .any(|l| l.contains(&format!("readings={}", stored.len()))));
 }
