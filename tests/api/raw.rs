@@ -3,10 +3,13 @@
 
 use std::net::SocketAddr;
 
+use std::time::Duration;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::helpers::WAIT;
+/// Upper bound for one read.
+const WAIT: Duration = Duration::from_secs(15);
 
 /// A WebSocket frame as the server sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
