@@ -73,7 +73,7 @@ async fn run(stalled: usize, seconds: u64, buffer: u64) {
 }
 
 async fn start(dir: &std::path::Path, buffer: u64) -> (Child, SocketAddr) {
-    let sensors = vec!["\"aranet4\""; SENSORS].join(", ");
+    let sensors = ["\"aranet4\""; SENSORS].join(", ");
     let toml = format!(
         "[server]\nbroadcast_buffer = {buffer}\n[simulator]\ninterval_ms = {INTERVAL_MS}\n\
          sensors = [{sensors}]\n"
