@@ -132,7 +132,11 @@ impl StreamHandler<Result<Frame, ProtocolError>> for Session {
             Ok(frame) => self.received(frame, ctx),
             Err(err) => {
                 log::warn!("bad client frame session={} error={err}", self.id());
-                let reason = CloseReason::from((CloseCode::Protocol, err.to_string()));
+                let code = match err {
+                    ProtocolError::Overflow => CloseCode::Size,
+                    _ => CloseCode::Protocol,
+                };
+                let reason = CloseReason::from((code, err.to_string()));
                 self.outbox.close(reason, false);
                 ctx.stop();
             }

@@ -7,7 +7,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::helpers::*;
-use super::raw::{RawClient, CLOSE, PING, PONG};
+use super::raw::{RawClient, CLOSE, PING, PONG, TEXT};
 
 fn fast_keep_alive() -> Options {
     Options {
@@ -104,6 +104,20 @@ async fn a_broken_client_frame_closes_only_that_session_with_1002() {
     }
     assert_eq!(close, Some(1002));
     next_messages(&mut healthy, 8).await;
+}
+
+#[tokio::test]
+async fn an_oversized_client_frame_closes_the_session_with_1009() {
+    let app = spawn_app(&Options::default()).await;
+    let mut client = RawClient::connect(app.addr, "/api/ws", None).await;
+    client.send(TEXT, &vec![b'x'; 40_000]).await;
+    let mut close = None;
+    while let Some(frame) = client.read_frame().await {
+        if frame.opcode == CLOSE {
+            close = frame.close_code();
+        }
+    }
+    assert_eq!(close, Some(1009));
 }
 
 #[tokio::test]

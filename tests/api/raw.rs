@@ -107,7 +107,15 @@ impl RawClient {
     /// Sends a masked frame, as a client must.
     pub async fn send(&mut self, opcode: u8, payload: &[u8]) {
         let mask = [0x12, 0x34, 0x56, 0x78];
-        let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+        let mut frame = vec![0x80 | opcode];
+        match u16::try_from(payload.len()) {
+            Ok(len) if len < 126 => frame.push(0x80 | len as u8),
+            Ok(len) => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&len.to_be_bytes());
+            }
+            Err(_) => panic!("test frames stay below 64 KiB"),
+        }
         frame.extend_from_slice(&mask);
         frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
         self.send_bytes(&frame).await;
