@@ -23,6 +23,11 @@ pub struct AdvertisementHeard {
     pub rssi: Option<i16>,
 }
 
+/// Scanner → device: stop after the frames already in the mailbox.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct StopDevice;
+
 /// Re-advertisements of one measurement differ in `now − age` by rounding of the age.
 const AGE_JITTER_SECS: i64 = 2;
 /// The counter byte wraps after 256 measurements; within half of that, an equal counter
@@ -206,6 +211,14 @@ impl Handler<AdvertisementHeard> for Device {
 
     fn handle(&mut self, msg: AdvertisementHeard, ctx: &mut Context<Self>) {
         self.heard(msg, ctx);
+    }
+}
+
+impl Handler<StopDevice> for Device {
+    type Result = ();
+
+    fn handle(&mut self, _: StopDevice, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }
 

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
+use actix_http::ws::CloseCode;
 use bytes::Bytes;
 use serde::Serialize;
 
@@ -80,6 +81,8 @@ impl Subscriber {
 pub struct Registry {
     latest: HashMap<String, Latest>,
     sessions: HashMap<u64, Subscriber>,
+    /// Set by `CloseAll`: later subscribers get the snapshot, then a 1001 close.
+    closing: bool,
 }
 
 impl Registry {
@@ -133,14 +136,19 @@ impl Registry {
         for latest in snapshot {
             subscriber.outbox.push(latest.frame.clone());
         }
-        self.sessions
-            .insert(subscriber.outbox.session(), subscriber);
+        if self.closing {
+            subscriber.outbox.close(CloseCode::Away.into(), true);
+        } else {
+            self.sessions
+                .insert(subscriber.outbox.session(), subscriber);
+        }
     }
 
     fn close_all(&mut self) -> Vec<Arc<Outbox>> {
+        self.closing = true;
         let outboxes: Vec<_> = self.sessions.drain().map(|(_, s)| s.outbox).collect();
         for outbox in &outboxes {
-            outbox.close(actix_http::ws::CloseCode::Away.into(), true);
+            outbox.close(CloseCode::Away.into(), true);
         }
         outboxes
     }
@@ -282,5 +290,23 @@ mod tests {
         drop(OutboxStream::new(outbox));
         registry.send(ReadingStored(reading(1, "a"))).await.unwrap();
         assert_eq!(registry.send(CountSessions).await.unwrap(), 0);
+    }
+
+    #[actix::test]
+    async fn a_session_subscribing_during_shutdown_gets_the_snapshot_then_a_close() {
+        let registry = Registry::new(vec![reading(1, "a")]).start();
+        registry.send(CloseAll).await.unwrap();
+        let outbox = Outbox::new(1, 100);
+        let subscribe = Subscribe {
+            outbox: outbox.clone(),
+            devices: None,
+        };
+        registry.send(subscribe).await.unwrap();
+        assert_eq!(queued_ids(&outbox).await, [1]);
+        assert_eq!(registry.send(CountSessions).await.unwrap(), 0);
+        let mut stream = OutboxStream::new(outbox.clone());
+        let close = stream.next().await.unwrap().unwrap();
+        assert_eq!(close[0] & 0x0f, 0x8);
+        assert!(outbox.is_finished());
     }
 }

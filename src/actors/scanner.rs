@@ -7,12 +7,13 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use super::device::{AdvertisementHeard, Device, Seen};
+use super::device::{AdvertisementHeard, Device, Seen, StopDevice};
 use super::persistence::Persistence;
 use crate::protocol::MANUFACTURER_ID;
 use crate::radio::{Advertisement, EventStream, Radio, RadioEvent, EVENT_QUEUE};
 
-/// Shutdown → scanner: stop listening and stop every device actor.
+/// Shutdown → scanner: stop listening and stop every device actor; answered once each
+/// device has handled every frame it was given (so its writes are queued).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct StopScanning;
@@ -116,9 +117,16 @@ impl StreamHandler<RadioEvent> for Scanner {
 }
 
 impl Handler<StopScanning> for Scanner {
-    type Result = ();
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, _: StopScanning, ctx: &mut Context<Self>) {
+    fn handle(&mut self, _: StopScanning, ctx: &mut Context<Self>) -> Self::Result {
         ctx.stop();
+        let stops: Vec<_> = self.devices.values().map(|d| d.send(StopDevice)).collect();
+        Box::pin(async move {
+            for stop in stops {
+                // An error only means that device already stopped.
+                let _ = stop.await;
+            }
+        })
     }
 }

@@ -101,11 +101,14 @@ impl Actor for Session {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let devices = self
+            .devices
+            .as_ref()
+            .map_or("all".into(), |d| d.len().to_string());
         log::info!(
-            "session opened session={} peer={} devices={}",
+            "session opened session={} peer={} devices={devices}",
             self.id(),
-            self.peer,
-            self.devices.as_ref().map_or(0, HashSet::len)
+            self.peer
         );
         self.registry.do_send(Subscribe {
             outbox: self.outbox.clone(),
