@@ -1,9 +1,11 @@
-//! Fan-out benchmark: server memory and throughput while WebSocket clients stall.
+//! Fan-out benchmark: server memory and throughput while WebSocket clients
+//! stall.
 //!
-//! `cargo bench --bench fanout` runs the release binary with 8 simulated sensors at
-//! 20 ms (400 readings/s), one client that reads everything and N clients that never
-//! read, and samples the server's resident memory once a second. Optional arguments:
-//! `cargo bench --bench fanout -- STALLED SECONDS BUFFER` (defaults 50 20 100).
+//! `cargo bench --bench fanout` runs the release binary with 8 simulated
+//! sensors at 20 ms (400 readings/s), one client that reads everything and N
+//! clients that never read, and samples the server's resident memory once a
+//! second. Optional arguments: `cargo bench --bench fanout -- STALLED SECONDS
+//! BUFFER` (defaults 50 20 100).
 
 #[allow(dead_code)]
 #[path = "../tests/api/raw.rs"]
@@ -104,7 +106,8 @@ async fn start(dir: &std::path::Path, buffer: u64) -> (Child, SocketAddr) {
     panic!("server did not start");
 }
 
-/// Counts messages, and id jumps (which would mean this reading client lost some).
+/// Counts messages, and id jumps (which would mean this reading client lost
+/// some).
 async fn read_all(addr: SocketAddr, received: Arc<AtomicU64>, gaps: Arc<AtomicU64>) {
     let url = format!("ws://{addr}/api/ws");
     let (mut ws, _) = tokio_tungstenite::connect_async(url)

@@ -1,4 +1,5 @@
-//! The service's one error type, mapped once to an HTTP status and a stable JSON body.
+//! The service's one error type, mapped once to an HTTP status and a stable
+//! JSON body.
 
 use std::path::PathBuf;
 
@@ -23,7 +24,8 @@ pub enum Error {
     Unavailable(String),
 }
 
-/// The JSON body of every error response: `{"error": "<code>", "message": "<text>"}`.
+/// The JSON body of every error response: `{"error": "<code>", "message":
+/// "<text>"}`.
 #[derive(Debug, Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,

@@ -1,10 +1,11 @@
-//! Bounded per-session outboxes: the registry pushes encoded frames in, the connection's
-//! response body drains them.
+//! Bounded per-session outboxes: the registry pushes encoded frames in, the
+//! connection's response body drains them.
 //!
-//! A session never holds more than `capacity` undelivered data frames here; when it is
-//! full the oldest is dropped for that session alone, so a stalled client costs bounded
-//! memory and never slows the registry or any other client. Frames are WebSocket frames
-//! encoded once (server frames are unmasked, hence the same bytes for every session).
+//! A session never holds more than `capacity` undelivered data frames here;
+//! when it is full the oldest is dropped for that session alone, so a stalled
+//! client costs bounded memory and never slows the registry or any other
+//! client. Frames are WebSocket frames encoded once (server frames are
+//! unmasked, hence the same bytes for every session).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -54,7 +55,8 @@ pub struct Outbox {
 #[derive(Debug, Default)]
 struct State {
     data: VecDeque<Bytes>,
-    /// Only the answer to the latest ping matters (RFC 6455 §5.5.3), so one slot.
+    /// Only the answer to the latest ping matters (RFC 6455 §5.5.3), so one
+    /// slot.
     pong: Option<Bytes>,
     ping: Option<Bytes>,
     close: Option<Closing>,
@@ -141,8 +143,8 @@ impl Outbox {
         wake(&mut state);
     }
 
-    /// Ends the session with a close frame, after the queued data when `after_pending`.
-    /// A second call changes nothing.
+    /// Ends the session with a close frame, after the queued data when
+    /// `after_pending`. A second call changes nothing.
     pub fn close(&self, reason: CloseReason, after_pending: bool) {
         let mut state = self.lock();
         if state.close.is_none() {
@@ -170,7 +172,8 @@ impl Outbox {
         state.finished || state.detached
     }
 
-    /// The next frame to write: control frames first, then data, then the close frame.
+    /// The next frame to write: control frames first, then data, then the close
+    /// frame.
     fn poll_frame(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let mut state = self.lock();
         if state.finished {
@@ -226,11 +229,13 @@ fn wake(state: &mut State) {
     }
 }
 
-/// The HTTP response body of a WebSocket session: the outbox's frames, in order.
+/// The HTTP response body of a WebSocket session: the outbox's frames, in
+/// order.
 ///
 /// actix-http polls a body only while its write buffer is below the server's
-/// `h1_write_buffer_size`, so frames stay in the outbox (and are dropped there) while the
-/// peer is not reading, instead of piling up in a buffer without limit.
+/// `h1_write_buffer_size`, so frames stay in the outbox (and are dropped there)
+/// while the peer is not reading, instead of piling up in a buffer without
+/// limit.
 pub struct OutboxStream {
     outbox: Arc<Outbox>,
 }

@@ -1,5 +1,5 @@
-//! aranet-service: a gateway that listens to Aranet sensors, stores every measurement in
-//! SQLite and streams readings live over WebSocket.
+//! aranet-service: a gateway that listens to Aranet sensors, stores every
+//! measurement in SQLite and streams readings live over WebSocket.
 //!
 //! # The path of a reading
 //!
@@ -13,9 +13,10 @@
 //!   → session actor        src/actors/session.rs      one per WebSocket connection
 //! ```
 //!
-//! Around them: `settings` (the `config` crate), `db` (diesel schema, models, queries),
-//! `web` (actix-web routes, API key, query parsing), `startup` (build, run, shutdown) and
-//! `error` (the one error type and its HTTP mapping).
+//! Around them: `settings` (the `config` crate), `db` (diesel schema, models,
+//! queries), `web` (actix-web routes, API key, query parsing), `startup`
+//! (build, run, shutdown) and `error` (the one error type and its HTTP
+//! mapping).
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 

@@ -1,4 +1,5 @@
-//! The `aranet-service` binary: parses the CLI, loads settings, starts logging, runs.
+//! The `aranet-service` binary: parses the CLI, loads settings, starts logging,
+//! runs.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 

@@ -1,7 +1,9 @@
-//! Settings: built-in defaults < settings file < `ARANET__…` environment < CLI flags.
+//! Settings: built-in defaults < settings file < `ARANET__…` environment < CLI
+//! flags.
 //!
-//! Every key is checked: an unknown key or a bad value is one error naming key, value and
-//! where it came from, so a typo in `server.toml` never silently falls back to a default.
+//! Every key is checked: an unknown key or a bad value is one error naming key,
+//! value and where it came from, so a typo in `server.toml` never silently
+//! falls back to a default.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -89,7 +91,8 @@ pub enum SettingsError {
     },
 }
 
-/// The file format of the settings, before validation; field names are the keys.
+/// The file format of the settings, before validation; field names are the
+/// keys.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(default)]
 struct RawSettings {
@@ -179,12 +182,14 @@ impl Default for RawSimulator {
 }
 
 impl Settings {
-    /// Loads the settings from the file, the process environment and `overrides`.
+    /// Loads the settings from the file, the process environment and
+    /// `overrides`.
     pub fn load(overrides: &Overrides) -> Result<Self, SettingsError> {
         Self::load_with_env(overrides, None)
     }
 
-    /// Like [`Settings::load`], with the environment given as a map (for tests).
+    /// Like [`Settings::load`], with the environment given as a map (for
+    /// tests).
     pub fn load_with_env(
         overrides: &Overrides,
         env: Option<Map<String, String>>,
@@ -280,7 +285,8 @@ fn reject_unknown_keys(config: &Config) -> Result<(), SettingsError> {
     }
 }
 
-/// The value at a dotted `key`, with its origin (`Config::get` would drop the origin).
+/// The value at a dotted `key`, with its origin (`Config::get` would drop the
+/// origin).
 fn lookup<'a>(config: &'a Config, key: &str) -> Option<&'a Value> {
     key.split('.')
         .try_fold(&config.cache, |node, name| match &node.kind {

@@ -1,8 +1,10 @@
-//! Builds the whole service (database, actors, HTTP server) and runs it until a signal.
+//! Builds the whole service (database, actors, HTTP server) and runs it until a
+//! signal.
 //!
-//! `build` binds the listener, so callers (and tests, with port 0) learn the real address
-//! before `run` starts serving. Shutdown stops the radio first, lets persistence finish
-//! every pending write, then closes sessions with 1001 after their queued messages.
+//! `build` binds the listener, so callers (and tests, with port 0) learn the
+//! real address before `run` starts serving. Shutdown stops the radio first,
+//! lets persistence finish every pending write, then closes sessions with 1001
+//! after their queued messages.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -27,11 +29,13 @@ use crate::radio::{simulated::SimulatedRadio, Radio};
 use crate::settings::{Backend, Settings};
 use crate::web::{self as routes, AppState};
 
-/// The HTTP layer polls a response body only while its write buffer is below this, so a
-/// WebSocket session's frames wait in its bounded outbox, not in an unbounded buffer.
+/// The HTTP layer polls a response body only while its write buffer is below
+/// this, so a WebSocket session's frames wait in its bounded outbox, not in an
+/// unbounded buffer.
 const WRITE_BUFFER_BYTES: usize = 1;
-/// Kernel send buffer of every connection. Linux otherwise grows it to megabytes on
-/// loopback-sized segments, where a stalled client's backlog would pile up unseen.
+/// Kernel send buffer of every connection. Linux otherwise grows it to
+/// megabytes on loopback-sized segments, where a stalled client's backlog would
+/// pile up unseen.
 const SOCKET_SEND_BUFFER_BYTES: usize = 16 * 1024;
 /// How long shutdown waits for sessions to receive their queued messages.
 const SESSION_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,8 +57,8 @@ struct Actors {
 }
 
 impl Application {
-    /// Opens and migrates the database, starts the actors and binds the listener.
-    /// Must run inside an actix system.
+    /// Opens and migrates the database, starts the actors and binds the
+    /// listener. Must run inside an actix system.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let latest = prepare_database(&settings.database_path)?;
         let registry = Registry::new(latest.clone()).start();
@@ -174,7 +178,8 @@ async fn shutdown_signal() -> std::io::Result<&'static str> {
 }
 
 async fn shutdown(actors: &Actors, handle: &ServerHandle) {
-    // Mailbox errors only mean an actor already stopped; shutdown carries on regardless.
+    // Mailbox errors only mean an actor already stopped; shutdown carries on
+    // regardless.
     let _ = actors.scanner.send(StopScanning).await;
     let _ = actors.persistence.send(Flush).await;
     let outboxes = actors.registry.send(CloseAll).await.unwrap_or_default();

@@ -1,9 +1,9 @@
 //! The device actor: one per sensor; turns advertisement frames into readings.
 //!
-//! Sensors re-advertise a measurement every few seconds until the next one, so the actor
-//! sends a reading on only for a measurement it has not stored yet. A measurement counts
-//! as stored only once persistence says so: after a failed write, the next
-//! re-advertisement of the same measurement is tried again.
+//! Sensors re-advertise a measurement every few seconds until the next one, so
+//! the actor sends a reading on only for a measurement it has not stored yet. A
+//! measurement counts as stored only once persistence says so: after a failed
+//! write, the next re-advertisement of the same measurement is tried again.
 
 use actix::prelude::*;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
@@ -28,10 +28,11 @@ pub struct AdvertisementHeard {
 #[rtype(result = "()")]
 pub struct StopDevice;
 
-/// Re-advertisements of one measurement differ in `now − age` by rounding of the age.
+/// Re-advertisements of one measurement differ in `now − age` by rounding of
+/// the age.
 const AGE_JITTER_SECS: i64 = 2;
-/// The counter byte wraps after 256 measurements; within half of that, an equal counter
-/// means the same measurement.
+/// The counter byte wraps after 256 measurements; within half of that, an equal
+/// counter means the same measurement.
 const COUNTER_HALF_WRAP: i64 = 128;
 /// Assumed measurement interval when a frame carries none.
 const DEFAULT_INTERVAL_SECS: i64 = 60;
@@ -55,7 +56,8 @@ impl Seen {
         }
     }
 
-    /// A measurement stored before this process started; only its time is known.
+    /// A measurement stored before this process started; only its time is
+    /// known.
     pub fn stored_at(captured_at: DateTime<Utc>) -> Self {
         Self {
             counter: None,
@@ -88,7 +90,8 @@ pub struct Device {
 }
 
 impl Device {
-    /// A device actor for `device_id`, whose latest stored measurement may be known.
+    /// A device actor for `device_id`, whose latest stored measurement may be
+    /// known.
     pub fn new(device_id: String, persistence: Addr<Persistence>, stored: Option<Seen>) -> Self {
         Self {
             device_id,

@@ -1,4 +1,5 @@
-//! The actors, one file each; the messages an actor handles are declared in its file.
+//! The actors, one file each; the messages an actor handles are declared in its
+//! file.
 
 pub mod device;
 pub mod persistence;

@@ -1,7 +1,9 @@
-//! The persistence actor: the only writer of the SQLite database, on its own thread.
+//! The persistence actor: the only writer of the SQLite database, on its own
+//! thread.
 //!
-//! It runs in a `SyncArbiter` with one thread, so diesel's blocking calls never stall
-//! the async workers, and readings are committed (and announced) in arrival order.
+//! It runs in a `SyncArbiter` with one thread, so diesel's blocking calls never
+//! stall the async workers, and readings are committed (and announced) in
+//! arrival order.
 
 use std::path::PathBuf;
 
@@ -50,7 +52,8 @@ impl Persistence {
     fn store(&mut self, new: &NewReading) -> Result<Reading, Error> {
         let result = db::insert_reading(self.connection()?, new);
         let stored = result.inspect_err(|_| self.conn = None)?;
-        // Announced only after the commit: clients never see a reading that is not stored.
+        // Announced only after the commit: clients never see a reading that is
+        // not stored.
         self.registry.do_send(ReadingStored(stored.clone()));
         Ok(stored)
     }

@@ -1,9 +1,10 @@
-//! The registry actor: latest reading per device, the subscribed sessions, and fan-out.
+//! The registry actor: latest reading per device, the subscribed sessions, and
+//! fan-out.
 //!
-//! Each stored reading is serialized and framed once, then pushed into every matching
-//! session's bounded outbox. Subscribing copies the snapshot into the outbox and joins
-//! the live stream in one handler call, so no reading falls between the two or arrives
-//! twice.
+//! Each stored reading is serialized and framed once, then pushed into every
+//! matching session's bounded outbox. Subscribing copies the snapshot into the
+//! outbox and joins the live stream in one handler call, so no reading falls
+//! between the two or arrives twice.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,7 +17,8 @@ use serde::Serialize;
 use crate::db::models::Reading;
 use crate::fanout::{text_frame, Outbox, Pushed};
 
-/// Persistence → registry: a reading was committed; send it to every subscriber.
+/// Persistence → registry: a reading was committed; send it to every
+/// subscriber.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct ReadingStored(pub Reading);
@@ -37,8 +39,8 @@ pub struct Unsubscribe {
     pub session: u64,
 }
 
-/// Shutdown → registry: close every session with 1001 once its queued frames are out;
-/// returns their outboxes so the caller can wait for that.
+/// Shutdown → registry: close every session with 1001 once its queued frames
+/// are out; returns their outboxes so the caller can wait for that.
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<Arc<Outbox>>")]
 pub struct CloseAll;
@@ -81,7 +83,8 @@ impl Subscriber {
 pub struct Registry {
     latest: HashMap<String, Latest>,
     sessions: HashMap<u64, Subscriber>,
-    /// Set by `CloseAll`: later subscribers get the snapshot, then a 1001 close.
+    /// Set by `CloseAll`: later subscribers get the snapshot, then a 1001
+    /// close.
     closing: bool,
 }
 
@@ -159,7 +162,8 @@ fn encode(reading: &Reading) -> Bytes {
         device_id: &reading.device_id,
         reading,
     };
-    // Serializing plain strings and numbers cannot fail; an empty object is a safe fallback.
+    // Serializing plain strings and numbers cannot fail; an empty object is a
+    // safe fallback.
     let json = serde_json::to_vec(&event).unwrap_or_else(|_| b"{}".to_vec());
     text_frame(&json)
 }

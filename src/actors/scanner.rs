@@ -1,5 +1,5 @@
-//! The scanner actor: owns the radio, recognises Aranet sensors in what it hears, and
-//! starts one device actor per sensor.
+//! The scanner actor: owns the radio, recognises Aranet sensors in what it
+//! hears, and starts one device actor per sensor.
 
 use std::collections::HashMap;
 
@@ -12,8 +12,9 @@ use super::persistence::Persistence;
 use crate::protocol::MANUFACTURER_ID;
 use crate::radio::{Advertisement, EventStream, Radio, RadioEvent, EVENT_QUEUE};
 
-/// Shutdown → scanner: stop listening and stop every device actor; answered once each
-/// device has handled every frame it was given (so its writes are queued).
+/// Shutdown → scanner: stop listening and stop every device actor; answered
+/// once each device has handled every frame it was given (so its writes are
+/// queued).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct StopScanning;
@@ -24,13 +25,15 @@ pub struct Scanner {
     persistence: Addr<Persistence>,
     /// Device actors by Bluetooth address.
     devices: HashMap<String, Addr<Device>>,
-    /// When each device's latest stored reading was captured, from before this start.
+    /// When each device's latest stored reading was captured, from before this
+    /// start.
     stored: HashMap<String, DateTime<Utc>>,
 }
 
 impl Scanner {
-    /// A scanner that will listen with `radio`; `stored` holds the capture time of each
-    /// device's latest stored reading, so a restart does not store it again.
+    /// A scanner that will listen with `radio`; `stored` holds the capture time
+    /// of each device's latest stored reading, so a restart does not store it
+    /// again.
     pub fn new(
         radio: Box<dyn Radio>,
         persistence: Addr<Persistence>,
@@ -60,8 +63,8 @@ impl Scanner {
     }
 
     fn start_device(&mut self, adv: &Advertisement) -> &Addr<Device> {
-        // The advertised name ("Aranet4 1A2B3") is what people know a sensor by;
-        // passive scans may not deliver it, and then the address stands in.
+        // The advertised name ("Aranet4 1A2B3") is what people know a sensor
+        // by; passive scans may not deliver it, and then the address stands in.
         let device_id = adv
             .local_name
             .clone()

@@ -1,8 +1,9 @@
 //! The WebSocket session actor: one per connection.
 //!
-//! It reads the client's frames, keeps the connection alive, and joins the registry's
-//! fan-out. Everything it sends goes through its bounded [`Outbox`], which the HTTP
-//! response body drains; the actor's own mailbox carries no readings.
+//! It reads the client's frames, keeps the connection alive, and joins the
+//! registry's fan-out. Everything it sends goes through its bounded [`Outbox`],
+//! which the HTTP response body drains; the actor's own mailbox carries no
+//! readings.
 
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -42,7 +43,8 @@ pub struct Session {
 }
 
 impl Session {
-    /// Starts a session reading frames from `payload` and sending through `outbox`.
+    /// Starts a session reading frames from `payload` and sending through
+    /// `outbox`.
     pub fn start(
         outbox: Arc<Outbox>,
         registry: Addr<Registry>,
@@ -85,7 +87,8 @@ impl Session {
             Frame::Ping(payload) => self.outbox.pong(&payload),
             Frame::Pong(_) => {}
             Frame::Text(_) | Frame::Binary(_) | Frame::Continuation(_) => {
-                // The API is one-way; clients that send keep-alive texts are tolerated.
+                // The API is one-way; clients that send keep-alive texts are
+                // tolerated.
                 log::debug!("client message ignored session={}", self.id());
             }
             Frame::Close(reason) => {

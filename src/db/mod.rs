@@ -1,6 +1,7 @@
 //! SQLite storage through diesel: opening, embedded migrations and the queries.
 //!
-//! Every function here blocks; only the persistence actor's thread calls them at run time.
+//! Every function here blocks; only the persistence actor's thread calls them
+//! at run time.
 
 pub mod models;
 pub mod schema;
@@ -15,11 +16,13 @@ use crate::error::Error;
 use models::{NewReading, Reading};
 use schema::readings;
 
-/// The migrations under `migrations/`, compiled into the binary and run at start.
+/// The migrations under `migrations/`, compiled into the binary and run at
+/// start.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
-/// WAL lets readers run beside the writer; `synchronous = FULL` makes every committed
-/// reading survive a power cut; the busy timeout rides out a concurrent backup tool.
+/// WAL lets readers run beside the writer; `synchronous = FULL` makes every
+/// committed reading survive a power cut; the busy timeout rides out a
+/// concurrent backup tool.
 const CONNECTION_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = FULL; \
      PRAGMA busy_timeout = 5000; \

@@ -1,4 +1,5 @@
-//! Row and insert structs of the `readings` table; the row is also the payload's `reading`.
+//! Row and insert structs of the `readings` table; the row is also the
+//! payload's `reading`.
 
 use diesel::prelude::*;
 use serde::{Serialize, Serializer};
@@ -22,7 +23,8 @@ pub struct NewReading {
     pub radiation_total: Option<f64>,
 }
 
-/// A stored reading, serialized exactly as the WebSocket API's `reading` object.
+/// A stored reading, serialized exactly as the WebSocket API's `reading`
+/// object.
 #[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Serialize)]
 #[diesel(table_name = readings)]
 pub struct Reading {
@@ -30,7 +32,8 @@ pub struct Reading {
     pub device_id: String,
     pub co2: Option<i32>,
     pub temperature: Option<f64>,
-    /// Whole percent (Aranet4) is sent as a JSON integer, so typed clients can use `u8`.
+    /// Whole percent (Aranet4) is sent as a JSON integer, so typed clients can
+    /// use `u8`.
     #[serde(serialize_with = "integral_as_integer")]
     pub humidity: Option<f64>,
     pub pressure: Option<f64>,

@@ -1,7 +1,8 @@
 //! The radio interface the scanner owns, with one module per backend.
 //!
-//! A backend turns what it hears into [`RadioEvent`]s on a channel; it knows nothing of
-//! Aranet formats. Backends: `simulated` (sensors that send real Aranet frames).
+//! A backend turns what it hears into [`RadioEvent`]s on a channel; it knows
+//! nothing of Aranet formats. Backends: `simulated` (sensors that send real
+//! Aranet frames).
 
 pub mod simulated;
 
@@ -48,8 +49,8 @@ pub trait Radio: Send {
     /// Short backend name for logs.
     fn name(&self) -> &'static str;
 
-    /// Starts listening on the current actix system; events go to `events` until the
-    /// receiving side is dropped, which also stops the backend.
+    /// Starts listening on the current actix system; events go to `events`
+    /// until the receiving side is dropped, which also stops the backend.
     fn start(self: Box<Self>, events: mpsc::Sender<RadioEvent>) -> Result<(), RadioError>;
 }
 

@@ -1,9 +1,11 @@
-//! Simulated sensors: plausible, slowly varying values sent as real Aranet advertisement
-//! frames, so everything after the radio runs exactly as with real sensors.
+//! Simulated sensors: plausible, slowly varying values sent as real Aranet
+//! advertisement frames, so everything after the radio runs exactly as with
+//! real sensors.
 //!
-//! Each sensor measures once per interval and advertises twice per interval, as real
-//! sensors re-advertise a measurement (with a growing age) until the next one. Names and
-//! addresses depend only on the sensor's place in the list, so they survive restarts.
+//! Each sensor measures once per interval and advertises twice per interval, as
+//! real sensors re-advertise a measurement (with a growing age) until the next
+//! one. Names and addresses depend only on the sensor's place in the list, so
+//! they survive restarts.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -14,7 +16,8 @@ use super::{Advertisement, Radio, RadioError, RadioEvent};
 use crate::protocol::MANUFACTURER_ID;
 use crate::settings::{SimulatedKind, SimulatorSettings};
 
-/// Flags byte: bit0 "disconnected" (set in every real capture), bit5 integrations on.
+/// Flags byte: bit0 "disconnected" (set in every real capture), bit5
+/// integrations on.
 const FLAGS: u8 = 0b0010_0001;
 /// Firmware 1.4.19 as patch, minor, major.
 const VERSION: [u8; 3] = [19, 4, 1];
@@ -109,7 +112,8 @@ impl Sensor {
         }
     }
 
-    /// The frame the sensor sends at `now`, measuring first when an interval has passed.
+    /// The frame the sensor sends at `now`, measuring first when an interval
+    /// has passed.
     fn advertisement(&mut self, now: Instant) -> Advertisement {
         let due = self.measured_at.is_none_or(|at| now - at >= self.interval);
         if due {
@@ -180,7 +184,8 @@ impl Values {
         }
     }
 
-    /// One measurement's worth of slow random drift, kept within plausible indoor ranges.
+    /// One measurement's worth of slow random drift, kept within plausible
+    /// indoor ranges.
     fn drift(&mut self, rng: &mut fastrand::Rng, interval: Duration) {
         let mut step = |value: f64, size: f64, low: f64, high: f64| {
             (value + (rng.f64() * 2.0 - 1.0) * size).clamp(low, high)
@@ -240,7 +245,8 @@ fn header(type_byte: Option<u8>) -> Frame {
     frame.u8(FLAGS).u8(VERSION[0]).u8(VERSION[1]).u8(VERSION[2])
 }
 
-/// Aranet4's colour bands (device defaults): green below 1000 ppm, red above 1400.
+/// Aranet4's colour bands (device defaults): green below 1000 ppm, red above
+/// 1400.
 fn co2_status(co2_ppm: f64) -> u8 {
     match co2_ppm {
         c if c < 1000.0 => 1,

@@ -1,4 +1,5 @@
-//! API-key check for `/api/ws`: header `X-API-Key` or query `token`, in constant time.
+//! API-key check for `/api/ws`: header `X-API-Key` or query `token`, in
+//! constant time.
 
 use actix_web::HttpRequest;
 use subtle::ConstantTimeEq;
@@ -30,7 +31,8 @@ pub fn authorize(
     }
 }
 
-/// Compares without an early exit, so timing does not reveal how much of a key matched.
+/// Compares without an early exit, so timing does not reveal how much of a key
+/// matched.
 fn keys_match(presented: &[u8], expected: &[u8]) -> bool {
     presented.ct_eq(expected).into()
 }

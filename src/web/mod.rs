@@ -1,4 +1,5 @@
-//! HTTP routes (actix-web): `/api/ws` today, plus JSON errors for everything unknown.
+//! HTTP routes (actix-web): `/api/ws` today, plus JSON errors for everything
+//! unknown.
 
 pub mod auth;
 pub mod query;

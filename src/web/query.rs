@@ -1,7 +1,8 @@
-//! The query string of `/api/ws`: `token` and repeatable `device`, percent-decoded.
+//! The query string of `/api/ws`: `token` and repeatable `device`,
+//! percent-decoded.
 //!
-//! Decoding is RFC 3986 percent-decoding only: a literal `+` stays `+`, so API keys
-//! holding `+`, `/` or `=` work whether or not the client encoded them.
+//! Decoding is RFC 3986 percent-decoding only: a literal `+` stays `+`, so API
+//! keys holding `+`, `/` or `=` work whether or not the client encoded them.
 
 use std::borrow::Cow;
 

@@ -1,4 +1,5 @@
-//! `GET /api/ws`: checks the key and the handshake, then starts a session actor.
+//! `GET /api/ws`: checks the key and the handshake, then starts a session
+//! actor.
 
 use std::sync::atomic::Ordering;
 
@@ -20,7 +21,8 @@ pub async fn connect(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
     let query = WsQuery::parse(req.query_string())?;
-    // The key is checked before the upgrade, so a refused client gets a plain 401.
+    // The key is checked before the upgrade, so a refused client gets a plain
+    // 401.
     auth::authorize(&req, query.token.as_deref(), state.api_key.as_deref())?;
     let accept = accept_key(&req)?;
     let id = state.next_session.fetch_add(1, Ordering::Relaxed);

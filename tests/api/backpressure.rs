@@ -1,5 +1,5 @@
-//! Bounded fan-out: a client that stops reading costs bounded memory, loses its oldest
-//! messages (counted and logged), and never slows anyone else.
+//! Bounded fan-out: a client that stops reading costs bounded memory, loses its
+//! oldest messages (counted and logged), and never slows anyone else.
 
 use std::time::{Duration, Instant};
 
@@ -10,9 +10,9 @@ const BUFFER: usize = 10;
 /// Four sensors every 40 ms: 100 readings a second.
 const INTERVAL_MS: u64 = 40;
 const STALL: Duration = Duration::from_secs(4);
-/// Frames that fit in the kernel buffers between server and stalled client: the server's
-/// send buffer (16 KiB, doubled by Linux) plus the client's receive buffer (4 KiB,
-/// doubled), in frames of at least 250 bytes.
+/// Frames that fit in the kernel buffers between server and stalled client: the
+/// server's send buffer (16 KiB, doubled by Linux) plus the client's receive
+/// buffer (4 KiB, doubled), in frames of at least 250 bytes.
 const KERNEL_FRAMES: usize = (2 * 16 * 1024 + 2 * 4096) / 250;
 
 #[tokio::test]

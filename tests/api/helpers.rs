@@ -1,5 +1,6 @@
-//! Spawns the real `aranet-service` binary on port 0 with a fresh database and gives
-//! tests typed handles: WebSocket and raw HTTP clients, logs, the database, SIGTERM.
+//! Spawns the real `aranet-service` binary on port 0 with a fresh database and
+//! gives tests typed handles: WebSocket and raw HTTP clients, logs, the
+//! database, SIGTERM.
 //!
 //! Set `TEST_LOG=1` to see the server's log lines while tests run.
 
@@ -171,7 +172,8 @@ impl TestApp {
         ws
     }
 
-    /// Connects with extra request headers; returns the handshake error, if any.
+    /// Connects with extra request headers; returns the handshake error, if
+    /// any.
     pub async fn connect_with(
         &self,
         query: &str,

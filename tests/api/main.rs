@@ -1,4 +1,5 @@
-//! Integration tests: the real binary on port 0, a fresh database, real clients.
+//! Integration tests: the real binary on port 0, a fresh database, real
+//! clients.
 
 mod auth;
 mod backpressure;

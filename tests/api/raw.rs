@@ -1,5 +1,6 @@
-//! A hand-made WebSocket client for what ordinary clients hide: not reading at all,
-//! never answering pings, sending broken frames, and a tiny receive buffer.
+//! A hand-made WebSocket client for what ordinary clients hide: not reading at
+//! all, never answering pings, sending broken frames, and a tiny receive
+//! buffer.
 
 use std::net::SocketAddr;
 
@@ -41,7 +42,8 @@ pub struct RawClient {
 }
 
 impl RawClient {
-    /// Connects and upgrades; `recv_buffer` shrinks the socket's kernel receive buffer.
+    /// Connects and upgrades; `recv_buffer` shrinks the socket's kernel receive
+    /// buffer.
     pub async fn connect(addr: SocketAddr, target: &str, recv_buffer: Option<usize>) -> Self {
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
         if let Some(size) = recv_buffer {

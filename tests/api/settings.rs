@@ -1,4 +1,5 @@
-//! Bad settings stop the start with one line naming key, value and origin; exit code 2.
+//! Bad settings stop the start with one line naming key, value and origin; exit
+//! code 2.
 
 use std::process::Output;
 

@@ -1,4 +1,5 @@
-//! The WebSocket stream: shape, snapshot-then-live seam, row ids, filters, restarts.
+//! The WebSocket stream: shape, snapshot-then-live seam, row ids, filters,
+//! restarts.
 
 use std::collections::{BTreeMap, HashMap};
 
