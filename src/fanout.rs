@@ -8,13 +8,16 @@
 //! unmasked, hence the same bytes for every session).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use actix_http::ws::{CloseReason, OpCode, Parser};
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
+use tokio::time::Sleep;
 
 /// Encodes a text message as one complete, unmasked WebSocket frame.
 pub fn text_frame(text: &[u8]) -> Bytes {
@@ -65,8 +68,10 @@ struct State {
     dropped_in_burst: u64,
     /// The body stream was dropped: the connection is gone.
     detached: bool,
-    /// The close frame was written, or the connection is gone.
-    finished: bool,
+    /// The close frame was handed to the connection.
+    close_sent: bool,
+    /// The closing handshake is over: the body may end after the close frame.
+    ended: bool,
 }
 
 #[derive(Debug)]
@@ -166,21 +171,37 @@ impl Outbox {
         self.lock().data.len()
     }
 
+    /// Lets the connection end once the close frame is out: the peer answered
+    /// our close, or there is nobody to wait for.
+    pub fn end(&self) {
+        let mut state = self.lock();
+        state.ended = true;
+        wake(&mut state);
+    }
+
     /// True once the close frame went out or the connection is gone.
     pub fn is_finished(&self) -> bool {
         let state = self.lock();
-        state.finished || state.detached
+        state.close_sent || state.detached
+    }
+
+    fn close_sent(&self) -> bool {
+        self.lock().close_sent
     }
 
     /// The next frame to write: control frames first, then data, then the close
     /// frame.
     fn poll_frame(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let mut state = self.lock();
-        if state.finished {
-            return Poll::Ready(None);
-        }
-        let frame = next_frame(&mut state);
+        let frame = if state.close_sent {
+            None
+        } else {
+            next_frame(&mut state)
+        };
         if frame.is_none() {
+            if state.ended {
+                return Poll::Ready(None);
+            }
             state.waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
@@ -209,7 +230,7 @@ impl Outbox {
 fn next_frame(state: &mut State) -> Option<Bytes> {
     if let Some(close) = state.close.as_ref().filter(|c| !c.after_pending) {
         let frame = close.frame.clone();
-        state.finished = true;
+        state.close_sent = true;
         return Some(frame);
     }
     if let Some(frame) = state.pong.take().or_else(|| state.ping.take()) {
@@ -219,7 +240,7 @@ fn next_frame(state: &mut State) -> Option<Bytes> {
         return Some(frame);
     }
     let frame = state.close.as_ref()?.frame.clone();
-    state.finished = true;
+    state.close_sent = true;
     Some(frame)
 }
 
@@ -236,22 +257,43 @@ fn wake(state: &mut State) {
 /// `h1_write_buffer_size`, so frames stay in the outbox (and are dropped there)
 /// while the peer is not reading, instead of piling up in a buffer without
 /// limit.
+///
+/// After a close frame the body stays open until [`Outbox::end`] (the peer's
+/// close arrived) or [`CLOSE_HANDSHAKE_TIMEOUT`]: closing the socket while the
+/// peer's close is in flight would reset the connection, and a reset can
+/// discard frames the peer has not read yet.
 pub struct OutboxStream {
     outbox: Arc<Outbox>,
+    handshake_deadline: Option<Pin<Box<Sleep>>>,
 }
+
+/// How long a connection waits for the peer to answer the server's close.
+pub const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl OutboxStream {
     /// A body that drains `outbox`.
     pub fn new(outbox: Arc<Outbox>) -> Self {
-        Self { outbox }
+        Self {
+            outbox,
+            handshake_deadline: None,
+        }
     }
 }
 
 impl Stream for OutboxStream {
     type Item = Result<Bytes, actix_web::Error>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.outbox.poll_frame(cx).map(|frame| frame.map(Ok))
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Poll::Ready(frame) = self.outbox.poll_frame(cx) {
+            return Poll::Ready(frame.map(Ok));
+        }
+        if !self.outbox.close_sent() {
+            return Poll::Pending;
+        }
+        let deadline = self
+            .handshake_deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(CLOSE_HANDSHAKE_TIMEOUT)));
+        deadline.as_mut().poll(cx).map(|()| None)
     }
 }
 

@@ -44,7 +44,8 @@ pub struct ServerSettings {
     pub bind: String,
     pub broadcast_buffer: usize,
     pub api_key: Option<String>,
-    pub ping_interval: Duration,
+    /// `None`: the server sends no pings and closes no silent client.
+    pub ping_interval: Option<Duration>,
     pub client_timeout: Duration,
 }
 
@@ -348,9 +349,12 @@ impl Validator<'_> {
 
     fn server(&self, raw: RawServer) -> Result<ServerSettings, SettingsError> {
         self.bind_address(&raw.bind)?;
-        let ping_interval = self.millis("server.ping_interval_ms", raw.ping_interval_ms)?;
+        let ping_interval = match raw.ping_interval_ms {
+            0 => None,
+            ms => Some(self.millis("server.ping_interval_ms", ms)?),
+        };
         let client_timeout = self.millis("server.client_timeout_ms", raw.client_timeout_ms)?;
-        if client_timeout <= ping_interval {
+        if ping_interval.is_some_and(|ping| client_timeout <= ping) {
             let reason = "must be longer than server.ping_interval_ms";
             return Err(self.invalid("server.client_timeout_ms", reason));
         }
@@ -585,6 +589,13 @@ mod tests {
         let file = write_file("[simulator]\nsensors = [\"aranet4\", \"aranet9\"]\n");
         let err = load(Some(file.path()), &[], Overrides::default()).unwrap_err();
         assert!(err.contains("aranet9"), "{err}");
+    }
+
+    #[test]
+    fn zero_ping_interval_turns_server_pings_off() {
+        let file = write_file("[server]\nping_interval_ms = 0\nclient_timeout_ms = 1\n");
+        let settings = load(Some(file.path()), &[], Overrides::default()).unwrap();
+        assert_eq!(settings.server.ping_interval, None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use actix_web::dev::{Extensions, Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use socket2::SockRef;
+use socket2::{SockRef, TcpKeepalive};
 
 use crate::actors::persistence::{Flush, Persistence};
 use crate::actors::registry::{CloseAll, Registry};
@@ -37,6 +37,11 @@ const WRITE_BUFFER_BYTES: usize = 1;
 /// megabytes on loopback-sized segments, where a stalled client's backlog would
 /// pile up unseen.
 const SOCKET_SEND_BUFFER_BYTES: usize = 16 * 1024;
+/// TCP keep-alive finds peers that vanished without a word (power cut, Wi-Fi
+/// gone) even with WebSocket pings off: idle time, then probes and their count.
+const TCP_KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const TCP_KEEPALIVE_PROBES: u32 = 3;
 /// How long shutdown waits for sessions to receive their queued messages.
 const SESSION_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the HTTP server then waits for connections to finish.
@@ -152,18 +157,31 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Re
             .configure(routes::routes)
     })
     .h1_write_buffer_size(WRITE_BUFFER_BYTES)
-    .on_connect(limit_send_buffer)
+    // Close as soon as a response ends instead of lingering for the client to
+    // hang up first: WebSocket peers wait for the server to close (RFC 6455
+    // §7.1.1), and sessions end their body only after the closing handshake.
+    .client_disconnect_timeout(Duration::ZERO)
+    .on_connect(tune_socket)
     .disable_signals()
     .shutdown_timeout(CONNECTION_SHUTDOWN_SECS)
     .listen(listener)?;
     Ok(server.run())
 }
 
-fn limit_send_buffer(connection: &dyn Any, _: &mut Extensions) {
-    if let Some(stream) = connection.downcast_ref::<actix_rt::net::TcpStream>() {
-        if let Err(err) = SockRef::from(stream).set_send_buffer_size(SOCKET_SEND_BUFFER_BYTES) {
-            log::warn!("cannot limit socket send buffer error={err}");
-        }
+fn tune_socket(connection: &dyn Any, _: &mut Extensions) {
+    let Some(stream) = connection.downcast_ref::<actix_rt::net::TcpStream>() else {
+        return;
+    };
+    let socket = SockRef::from(stream);
+    let keepalive = TcpKeepalive::new()
+        .with_time(TCP_KEEPALIVE_IDLE)
+        .with_interval(TCP_KEEPALIVE_INTERVAL)
+        .with_retries(TCP_KEEPALIVE_PROBES);
+    let tuned = socket
+        .set_send_buffer_size(SOCKET_SEND_BUFFER_BYTES)
+        .and_then(|()| socket.set_tcp_keepalive(&keepalive));
+    if let Err(err) = tuned {
+        log::warn!("cannot tune connection socket error={err}");
     }
 }
 

@@ -74,7 +74,12 @@ impl Seen {
                 let interval = other.interval_s.map_or(DEFAULT_INTERVAL_SECS, i64::from);
                 a == b && drift < COUNTER_HALF_WRAP * interval.max(1)
             }
-            _ => drift <= AGE_JITTER_SECS,
+            // Without counters, only the time tells; within half an interval,
+            // so fast-measuring sensors do not lose a measurement.
+            _ => match other.interval_s.map(i64::from) {
+                Some(interval) => drift <= AGE_JITTER_SECS.min((interval - 1) / 2),
+                None => drift <= AGE_JITTER_SECS,
+            },
         }
     }
 }
@@ -256,6 +261,17 @@ mod tests {
     fn an_equal_counter_after_a_full_wrap_is_a_new_measurement() {
         let first = Seen::new(timing(7, 0), at(0));
         assert!(!first.same_measurement(&Seen::new(timing(7, 0), at(256 * 300))));
+    }
+
+    #[test]
+    fn without_counters_a_fast_sensor_measuring_two_seconds_apart_is_new() {
+        let stored = Seen::stored_at(at(100));
+        let fast = |counter, secs| Seen {
+            interval_s: Some(2),
+            ..Seen::new(timing(counter, 0), at(secs))
+        };
+        assert!(!stored.same_measurement(&fast(1, 102)));
+        assert!(stored.same_measurement(&fast(1, 100)));
     }
 
     #[test]

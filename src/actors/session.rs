@@ -27,7 +27,7 @@ const MAX_CLIENT_FRAME: usize = 16 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct KeepAlive {
     /// How often the server pings.
-    pub ping_interval: Duration,
+    pub ping_interval: Option<Duration>,
     /// How long the peer may stay silent before the server gives up on it.
     pub client_timeout: Duration,
 }
@@ -73,12 +73,19 @@ impl Session {
     fn check_alive(&mut self, ctx: &mut Context<Self>) {
         if self.last_heard.elapsed() > self.keep_alive.client_timeout {
             log::info!("session timed out session={} peer={}", self.id(), self.peer);
-            self.outbox
-                .close(CloseReason::from((CloseCode::Away, "idle timeout")), false);
-            ctx.stop();
+            let reason = CloseReason::from((CloseCode::Away, "idle timeout"));
+            self.close_now(reason, ctx);
         } else {
             self.outbox.ping(b"");
         }
+    }
+
+    /// Sends a close frame ahead of anything queued and ends the connection
+    /// after it, without waiting for an answer.
+    fn close_now(&mut self, reason: CloseReason, ctx: &mut Context<Self>) {
+        self.outbox.close(reason, false);
+        self.outbox.end();
+        ctx.stop();
     }
 
     fn received(&mut self, frame: Frame, ctx: &mut Context<Self>) {
@@ -92,9 +99,9 @@ impl Session {
                 log::debug!("client message ignored session={}", self.id());
             }
             Frame::Close(reason) => {
+                // Echo the peer's code, or end our own closing handshake.
                 let code = reason.map_or(CloseCode::Normal, |r| r.code);
-                self.outbox.close(code.into(), false);
-                ctx.stop();
+                self.close_now(code.into(), ctx);
             }
         }
     }
@@ -117,12 +124,15 @@ impl Actor for Session {
             outbox: self.outbox.clone(),
             devices: self.devices.clone(),
         });
-        ctx.run_interval(self.keep_alive.ping_interval, Self::check_alive);
+        if let Some(interval) = self.keep_alive.ping_interval {
+            ctx.run_interval(interval, Self::check_alive);
+        }
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.registry.do_send(Unsubscribe { session: self.id() });
         self.outbox.close(CloseCode::Normal.into(), false);
+        self.outbox.end();
         log::info!(
             "session closed session={} peer={} dropped={}",
             self.id(),
@@ -142,9 +152,7 @@ impl StreamHandler<Result<Frame, ProtocolError>> for Session {
                     ProtocolError::Overflow => CloseCode::Size,
                     _ => CloseCode::Protocol,
                 };
-                let reason = CloseReason::from((code, err.to_string()));
-                self.outbox.close(reason, false);
-                ctx.stop();
+                self.close_now(CloseReason::from((code, err.to_string())), ctx);
             }
         }
     }

@@ -55,6 +55,26 @@ async fn sigterm_delivers_every_stored_reading_then_closes_with_1001() {
 }
 
 #[tokio::test]
+async fn after_a_client_close_the_server_answers_and_hangs_up_at_once() {
+    let app = spawn_app(&Options::default()).await;
+    let mut ws = app.connect("").await;
+    next_json(&mut ws).await;
+    ws.send(Message::Close(None)).await.unwrap();
+    let started = Instant::now();
+    let mut echoed = false;
+    while let Some(Ok(message)) = ws.next().await {
+        echoed |= matches!(message, Message::Close(_));
+    }
+    assert!(echoed, "the server echoed the close");
+    // Not the 1 s actix-web would otherwise linger before dropping the socket.
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_millis(500),
+        "hung up after {waited:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_server_answers_pings_and_closes_a_peer_that_stays_silent() {
     let app = spawn_app(&fast_keep_alive()).await;
     let mut client = RawClient::connect(app.addr, "/api/ws", None).await;
