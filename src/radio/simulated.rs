@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::{Advertisement, Radio, RadioError, RadioEvent};
-use crate::protocol::MANUFACTURER_ID;
+use crate::protocol::{SensorKind, MANUFACTURER_ID};
 use crate::settings::{SimulatedKind, SimulatorSettings};
 
 /// Flags byte: bit0 "disconnected" (set in every real capture), bit5
@@ -101,7 +101,7 @@ impl Sensor {
         let serial = identity.u32(0x10000..0xFFFFF);
         Self {
             kind,
-            name: format!("{} {serial:05X}", name_prefix(kind)),
+            name: format!("{} {serial:05X}", sensor_kind(kind).name_prefix()),
             address: format!("02:5A:00:00:{:02X}:{:02X}", index / 256, index % 256),
             interval,
             measured_at: None,
@@ -160,12 +160,13 @@ impl Sensor {
     }
 }
 
-fn name_prefix(kind: SimulatedKind) -> &'static str {
+/// The real sensor kind a simulated one imitates.
+fn sensor_kind(kind: SimulatedKind) -> SensorKind {
     match kind {
-        SimulatedKind::Aranet4 => "Aranet4",
-        SimulatedKind::Aranet2 => "Aranet2",
-        SimulatedKind::Radiation => "Aranet\u{2622}",
-        SimulatedKind::Radon => "AranetRn+",
+        SimulatedKind::Aranet4 => SensorKind::Aranet4,
+        SimulatedKind::Aranet2 => SensorKind::Aranet2,
+        SimulatedKind::Radiation => SensorKind::Radiation,
+        SimulatedKind::Radon => SensorKind::Radon,
     }
 }
 
