@@ -1,9 +1,10 @@
-//! Pure decoders for Aranet BLE advertisements and GATT current readings, per
-//! `shared/protocol/ARANET.md`. Limitations: sub-zero temperatures are not
-//! decoded (no source shows their encoding); history (§4) is not handled here.
+//! Pure decoders for Aranet BLE advertisements, GATT current readings and
+//! history downloads, per `shared/protocol/ARANET.md`. Limitations: sub-zero
+//! temperatures are not decoded (no source shows their encoding).
 
 pub mod advertisement;
 pub mod current;
+pub mod history;
 
 use std::fmt;
 
@@ -431,6 +432,8 @@ mod vectors {
         pub(super) kind: SensorKind,
         pub(super) local_name: Option<String>,
         pub(super) bytes: Vec<u8>,
+        /// `packets_hex` of a multi-packet history vector, else `[bytes]`.
+        pub(super) packets: Vec<Vec<u8>>,
         pub(super) expected: Map<String, Value>,
     }
 
@@ -449,13 +452,24 @@ mod vectors {
 
     fn parse(v: &Value) -> Vector {
         let text = |key: &str| v[key].as_str().map(str::to_owned);
+        let bytes = hex(&text("hex").expect("hex"));
         Vector {
             source: text("source").expect("source"),
             kind: sensor_kind(&text("device_type").expect("device_type")),
             local_name: text("local_name"),
-            bytes: hex(&text("hex").expect("hex")),
+            packets: packets(v, &bytes),
+            bytes,
             expected: v["expected"].as_object().expect("expected").clone(),
         }
+    }
+
+    fn packets(v: &Value, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let Some(list) = v.get("packets_hex") else {
+            return vec![bytes.to_vec()];
+        };
+        let list = list.as_array().expect("packets_hex is an array");
+        let packet = |p: &Value| hex(p.as_str().expect("packet is hex"));
+        list.iter().map(packet).collect()
     }
 
     fn sensor_kind(device_type: &str) -> SensorKind {
@@ -657,14 +671,17 @@ mod vectors {
         name.map_or(Value::Null, |name| json!(name))
     }
 
-    /// Equality, within `TOLERANCE` for non-integers; objects match key by
-    /// key, so a sub-key the decoder lacks fails.
-    fn same(want: &Value, got: &Value) -> bool {
+    /// Equality, within `TOLERANCE` for non-integers; arrays match element
+    /// by element, objects key by key, so a sub-key the decoder lacks fails.
+    pub(super) fn same(want: &Value, got: &Value) -> bool {
         match (want, got) {
             (Value::Number(w), Value::Number(g)) => match (w.as_u64(), g.as_u64()) {
                 (Some(w), Some(g)) => w == g,
                 _ => (w.as_f64().unwrap() - g.as_f64().unwrap()).abs() <= TOLERANCE,
             },
+            (Value::Array(w), Value::Array(g)) => {
+                w.len() == g.len() && w.iter().zip(g).all(|(w, g)| same(w, g))
+            }
             (Value::Object(w), Value::Object(g)) => w
                 .iter()
                 .all(|(key, w)| g.get(key).is_some_and(|g| same(w, g))),
