@@ -41,7 +41,10 @@ pub struct Settings {
 /// HTTP and WebSocket settings (`[server]`).
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
+    /// `bind` as written, for messages.
     pub bind: String,
+    /// `bind` resolved.
+    pub address: SocketAddr,
     pub broadcast_buffer: usize,
     pub api_key: Option<String>,
     /// `None`: the server sends no pings and closes no silent client.
@@ -76,7 +79,7 @@ pub struct SimulatorSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot load settings: {0}")]
-    Load(#[from] config::ConfigError),
+    Load(String),
     #[error("unknown setting `{key}` = {value} in {origin}")]
     UnknownKey {
         key: String,
@@ -90,6 +93,14 @@ pub enum SettingsError {
         origin: String,
         reason: String,
     },
+}
+
+impl From<config::ConfigError> for SettingsError {
+    /// Keeps the message on one line (TOML syntax errors come with a snippet).
+    fn from(err: config::ConfigError) -> Self {
+        let text = err.to_string();
+        SettingsError::Load(text.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
 }
 
 /// The file format of the settings, before validation; field names are the
@@ -129,7 +140,23 @@ struct RawScanner {
 #[serde(default)]
 struct RawSimulator {
     interval_ms: i64,
+    #[serde(deserialize_with = "list_or_commas")]
     sensors: Vec<String>,
+}
+
+/// A list, or (from the environment) one comma-separated string.
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(de)? {
+        ListOrText::List(items) => items,
+        ListOrText::Text(text) if text.trim().is_empty() => Vec::new(),
+        ListOrText::Text(text) => text.split(',').map(|s| s.trim().to_owned()).collect(),
+    })
 }
 
 impl Default for RawSettings {
@@ -231,12 +258,11 @@ fn build_config(
     if let Some(path) = file {
         builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
     }
+    // Values stay strings (no `try_parsing`): that would turn an API key
+    // `007` into the number 7. Numbers are parsed when deserialized.
     let environment = Environment::with_prefix(ENV_PREFIX)
         .prefix_separator(ENV_SEPARATOR)
         .separator(ENV_SEPARATOR)
-        .list_separator(",")
-        .with_list_parse_key("simulator.sensors")
-        .try_parsing(true)
         .source(env);
     builder = builder.add_source(environment);
     if let Some(bind) = &overrides.bind {
@@ -348,7 +374,7 @@ impl Validator<'_> {
     }
 
     fn server(&self, raw: RawServer) -> Result<ServerSettings, SettingsError> {
-        self.bind_address(&raw.bind)?;
+        let address = self.bind_address(&raw.bind)?;
         let ping_interval = match raw.ping_interval_ms {
             0 => None,
             ms => Some(self.millis("server.ping_interval_ms", ms)?),
@@ -362,6 +388,7 @@ impl Validator<'_> {
             broadcast_buffer: self.positive("server.broadcast_buffer", raw.broadcast_buffer)?,
             api_key: self.api_key(raw.api_key)?,
             bind: raw.bind,
+            address,
             ping_interval,
             client_timeout,
         })
@@ -391,6 +418,10 @@ impl Validator<'_> {
     fn database_path(&self, path: String) -> Result<PathBuf, SettingsError> {
         if path.trim().is_empty() {
             return Err(self.invalid("database.path", "must not be empty"));
+        }
+        if path.trim() == ":memory:" || path.starts_with("file::memory:") {
+            let reason = "must be a file: an in-memory database would be lost";
+            return Err(self.invalid("database.path", reason));
         }
         Ok(PathBuf::from(path))
     }
@@ -435,9 +466,13 @@ impl Validator<'_> {
 
     fn millis(&self, key: &str, value: i64) -> Result<Duration, SettingsError> {
         let millis = u64::try_from(value).ok().filter(|&ms| ms > 0);
+        let reason = match key {
+            "server.ping_interval_ms" => "must be 0 (off) or a positive number of milliseconds",
+            _ => "must be a positive number of milliseconds",
+        };
         millis
             .map(Duration::from_millis)
-            .ok_or_else(|| self.invalid(key, "must be a positive number of milliseconds"))
+            .ok_or_else(|| self.invalid(key, reason))
     }
 
     fn positive(&self, key: &str, value: i64) -> Result<usize, SettingsError> {
@@ -453,14 +488,6 @@ impl Validator<'_> {
             origin: value.map_or_else(|| "defaults".into(), show_origin),
             reason: reason.to_owned(),
         }
-    }
-}
-
-impl Settings {
-    /// The address to listen on, resolved.
-    pub fn bind_address(&self) -> Result<SocketAddr, SettingsError> {
-        let config = Config::default();
-        Validator { config: &config }.bind_address(&self.server.bind)
     }
 }
 
@@ -605,6 +632,15 @@ mod tests {
         let file = write_file("[server]\nping_interval_ms = 0\nclient_timeout_ms = 1\n");
         let settings = load(Some(file.path()), &[], Overrides::default()).unwrap();
         assert_eq!(settings.server.ping_interval, None);
+    }
+
+    #[test]
+    fn api_key_from_the_environment_is_kept_verbatim() {
+        for key in ["007", "True", "1e3", "12345678901234567890123"] {
+            let env = [("ARANET__SERVER__API_KEY", key)];
+            let settings = load(None, &env, Overrides::default()).unwrap();
+            assert_eq!(settings.server.api_key.as_deref(), Some(key));
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr};
-use actix_web::dev::{Extensions, Server, ServerHandle};
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -78,7 +78,7 @@ impl Application {
             persistence,
             registry,
         };
-        let listener = TcpListener::bind(settings.bind_address()?)
+        let listener = TcpListener::bind(settings.server.address)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
         let address = listener.local_addr()?;
         let server = http_server(listener, app_state(&settings, &actors))?;
@@ -150,6 +150,7 @@ fn app_state(settings: &Settings, actors: &Actors) -> web::Data<AppState> {
 }
 
 fn http_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    let unacknowledged_limit = state.keep_alive.client_timeout;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -161,14 +162,18 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Re
     // hang up first: WebSocket peers wait for the server to close (RFC 6455
     // §7.1.1), and sessions end their body only after the closing handshake.
     .client_disconnect_timeout(Duration::ZERO)
-    .on_connect(tune_socket)
+    .on_connect(move |connection, _| tune_socket(connection, unacknowledged_limit))
     .disable_signals()
     .shutdown_timeout(CONNECTION_SHUTDOWN_SECS)
     .listen(listener)?;
     Ok(server.run())
 }
 
-fn tune_socket(connection: &dyn Any, _: &mut Extensions) {
+/// Caps the kernel send buffer and makes the kernel drop peers that vanished
+/// (keep-alive) or stopped reading: with `TCP_USER_TIMEOUT`, data that stays
+/// unacknowledged or unsent behind a zero window for `unacknowledged_limit`
+/// ends the connection, which no WebSocket close frame could do any more.
+fn tune_socket(connection: &dyn Any, unacknowledged_limit: Duration) {
     let Some(stream) = connection.downcast_ref::<actix_rt::net::TcpStream>() else {
         return;
     };
@@ -179,7 +184,8 @@ fn tune_socket(connection: &dyn Any, _: &mut Extensions) {
         .with_retries(TCP_KEEPALIVE_PROBES);
     let tuned = socket
         .set_send_buffer_size(SOCKET_SEND_BUFFER_BYTES)
-        .and_then(|()| socket.set_tcp_keepalive(&keepalive));
+        .and_then(|()| socket.set_tcp_keepalive(&keepalive))
+        .and_then(|()| socket.set_tcp_user_timeout(Some(unacknowledged_limit)));
     if let Err(err) = tuned {
         log::warn!("cannot tune connection socket error={err}");
     }

@@ -89,7 +89,8 @@ pub struct Device {
     device_id: String,
     persistence: Addr<Persistence>,
     stored: Option<Seen>,
-    storing: Option<Seen>,
+    /// Measurements sent to persistence and not answered yet.
+    storing: Vec<Seen>,
     /// The last problem logged, so a sensor repeating it logs once.
     last_problem: Option<String>,
 }
@@ -102,7 +103,7 @@ impl Device {
             device_id,
             persistence,
             stored,
-            storing: None,
+            storing: Vec::new(),
             last_problem: None,
         }
     }
@@ -122,8 +123,8 @@ impl Device {
         };
         self.last_problem = None;
         let seen = Seen::new(timing, Utc::now());
-        let known = [self.stored, self.storing].into_iter().flatten();
-        if known.into_iter().any(|k| k.same_measurement(&seen)) {
+        let mut known = self.stored.iter().chain(&self.storing);
+        if known.any(|k| k.same_measurement(&seen)) {
             return;
         }
         log::debug!(
@@ -139,7 +140,7 @@ impl Device {
     }
 
     fn store(&mut self, reading: NewReading, seen: Seen, ctx: &mut Context<Self>) {
-        self.storing = Some(seen);
+        self.storing.push(seen);
         let request = self.persistence.send(StoreReading(reading));
         let done = request.into_actor(self).map(move |result, device, _| {
             device.stored(seen, result.map_err(Error::from).and_then(|r| r));
@@ -148,7 +149,7 @@ impl Device {
     }
 
     fn stored(&mut self, seen: Seen, result: Result<Reading, Error>) {
-        self.storing = None;
+        self.storing.retain(|s| *s != seen);
         match result {
             Ok(_) => self.stored = Some(seen),
             // Persistence logged the cause; the next re-advertisement retries.

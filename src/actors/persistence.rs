@@ -30,6 +30,8 @@ pub struct Persistence {
     path: PathBuf,
     conn: Option<SqliteConnection>,
     registry: Addr<Registry>,
+    /// The last write failed; cleared (and logged) by the next success.
+    failing: bool,
 }
 
 impl Persistence {
@@ -39,7 +41,20 @@ impl Persistence {
             path: path.clone(),
             conn: None,
             registry: registry.clone(),
+            failing: false,
         })
+    }
+
+    /// Logs the first failure of a run of them: a sensor re-advertising every
+    /// few seconds would otherwise repeat the same error line.
+    fn failed(&mut self, err: &Error) {
+        self.conn = None;
+        if !std::mem::replace(&mut self.failing, true) {
+            log::error!(
+                "cannot store readings path={} error={err}",
+                self.path.display()
+            );
+        }
     }
 
     fn connection(&mut self) -> Result<&mut SqliteConnection, Error> {
@@ -50,8 +65,13 @@ impl Persistence {
     }
 
     fn store(&mut self, new: &NewReading) -> Result<Reading, Error> {
-        let result = db::insert_reading(self.connection()?, new);
-        let stored = result.inspect_err(|_| self.conn = None)?;
+        let result = self
+            .connection()
+            .and_then(|conn| Ok(db::insert_reading(conn, new)?));
+        let stored = result.inspect_err(|err| self.failed(err))?;
+        if std::mem::take(&mut self.failing) {
+            log::info!("database writes work again path={}", self.path.display());
+        }
         // Announced only after the commit: clients never see a reading that is
         // not stored.
         self.registry.do_send(ReadingStored(stored.clone()));
@@ -67,12 +87,7 @@ impl Handler<StoreReading> for Persistence {
     type Result = Result<Reading, Error>;
 
     fn handle(&mut self, msg: StoreReading, _: &mut SyncContext<Self>) -> Self::Result {
-        self.store(&msg.0).inspect_err(|err| {
-            log::error!(
-                "cannot store reading device={} error={err}",
-                msg.0.device_id
-            );
-        })
+        self.store(&msg.0)
     }
 }
 

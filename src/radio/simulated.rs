@@ -56,8 +56,9 @@ async fn advertise(mut sensors: Vec<Sensor>, interval: Duration, events: mpsc::S
     let mut ticks = tokio::time::interval(interval / 2);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
-        let now = Instant::now();
+        // The scheduled instant, not `Instant::now()`: a measurement falls due
+        // on exactly every second tick instead of missing it by microseconds.
+        let now = ticks.tick().await.into_std();
         for sensor in &mut sensors {
             let event = RadioEvent::AdvertisementReceived(sensor.advertisement(now));
             if events.send(event).await.is_err() {

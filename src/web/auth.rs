@@ -2,7 +2,7 @@
 //! constant time.
 
 use actix_web::HttpRequest;
-use subtle::ConstantTimeEq;
+use subtle::{Choice, ConstantTimeEq};
 
 use crate::error::Error;
 
@@ -31,10 +31,20 @@ pub fn authorize(
     }
 }
 
-/// Compares without an early exit, so timing does not reveal how much of a key
-/// matched.
+/// Compares in time that depends only on the presented key's length, so
+/// timing reveals neither how much of the key matched nor its length.
 fn keys_match(presented: &[u8], expected: &[u8]) -> bool {
-    presented.ct_eq(expected).into()
+    let lengths_match = presented.len().ct_eq(&expected.len());
+    let mut bytes_match = Choice::from(1);
+    for (i, byte) in presented.iter().enumerate() {
+        // Wraps around a shorter expected key; the length check decides then.
+        let other = expected
+            .get(i % expected.len().max(1))
+            .copied()
+            .unwrap_or(0);
+        bytes_match &= byte.ct_eq(&other);
+    }
+    (lengths_match & bytes_match).into()
 }
 
 #[cfg(test)]
@@ -64,5 +74,14 @@ mod tests {
             authorize(&bare, None, Some("k")),
             Err(Error::Unauthorized)
         ));
+    }
+
+    #[test]
+    fn keys_of_other_lengths_or_with_one_wrong_byte_do_not_match() {
+        assert!(keys_match(b"secret", b"secret"));
+        assert!(!keys_match(b"secre", b"secret"));
+        assert!(!keys_match(b"secretsecret", b"secret"));
+        assert!(!keys_match(b"secreT", b"secret"));
+        assert!(!keys_match(b"", b"secret"));
     }
 }

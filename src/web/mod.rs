@@ -28,12 +28,22 @@ pub struct AppState {
 
 /// Registers every route on an app.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/ws", web::get().to(ws::connect))
-        .default_service(web::to(not_found));
+    let websocket = web::resource("/api/ws")
+        .route(web::get().to(ws::connect))
+        .default_service(web::to(method_not_allowed));
+    cfg.service(websocket).default_service(web::to(not_found));
 }
 
 async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(json!({"error": "not_found", "message": "no such endpoint"}))
+    let body = json!({"error": "not_found", "message": "no such endpoint"});
+    HttpResponse::NotFound().json(body)
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    let body = json!({"error": "method_not_allowed", "message": "use GET"});
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("Allow", "GET"))
+        .json(body)
 }
 
 /// Request log middleware whose lines never contain an API key.

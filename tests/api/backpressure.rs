@@ -81,3 +81,55 @@ async fn a_stalled_client_stays_within_its_bound_while_another_keeps_full_rate()
         .count();
     assert_eq!(warnings, 1, "one warning per burst");
 }
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_disconnected_after_the_client_timeout() {
+    let options = Options {
+        interval_ms: INTERVAL_MS,
+        ping_interval_ms: 200,
+        client_timeout_ms: 700,
+        ..Options::default()
+    };
+    let app = spawn_app(&options).await;
+    let mut stalled = RawClient::connect(app.addr, "/api/ws", Some(4096)).await;
+    let (server_port, client_port) = (app.addr.port(), stalled.local_port());
+    assert!(server_holds_connection(server_port, client_port));
+    tokio::time::sleep(STALL).await;
+    app.wait_for_log("session timed out").await;
+    assert!(
+        !server_holds_connection(server_port, client_port),
+        "the server still holds a connection whose client stopped reading"
+    );
+
+    // Reading again finds the connection gone rather than streaming on.
+    let reading = async {
+        let mut frames = 0;
+        while stalled.read_frame().await.is_some() {
+            frames += 1;
+        }
+        frames
+    };
+    let frames = tokio::time::timeout(Duration::from_secs(5), reading).await;
+    let frames = frames.expect("the connection ended instead of streaming on");
+    assert!(
+        frames <= BUFFER + 1 + KERNEL_FRAMES,
+        "{frames} frames after the stall"
+    );
+    let mut healthy = app.connect("").await;
+    next_messages(&mut healthy, 8).await;
+}
+
+/// Whether the server's kernel still holds a connection to the client port
+/// (open, or closed by the server with unsent data), from /proc (Linux).
+fn server_holds_connection(server_port: u16, client_port: u16) -> bool {
+    // ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING
+    const HOLDING: [&str; 6] = ["01", "04", "05", "08", "09", "0B"];
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let port = |field: &str| u16::from_str_radix(field.rsplit(':').next()?, 16).ok();
+        port(fields[1]) == Some(server_port)
+            && port(fields[2]) == Some(client_port)
+            && HOLDING.contains(&fields[3])
+    })
+}

@@ -147,6 +147,9 @@ async fn plain_http_gets_json_errors_400_for_the_endpoint_and_404_elsewhere() {
     assert_eq!(status, 400);
     let json: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
     assert_eq!(json["error"], "bad_request");
+    let (status, body) = http_request(app.addr, "POST", "/api/ws", &[]).await;
+    assert_eq!(status, 405);
+    assert!(body.contains("method_not_allowed"));
     let (status, body) = http_get(app.addr, "/nothing", &[]).await;
     assert_eq!(status, 404);
     assert!(body.contains("not_found"));

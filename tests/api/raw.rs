@@ -82,6 +82,11 @@ impl RawClient {
         self.buf.drain(..end);
     }
 
+    /// The client side's local port.
+    pub fn local_port(&self) -> u16 {
+        self.stream.local_addr().expect("local address").port()
+    }
+
     /// Reads more bytes; `None` at end of stream.
     async fn fill(&mut self) -> Option<()> {
         let mut chunk = [0u8; 16 * 1024];

@@ -45,7 +45,7 @@ async fn an_unknown_key_in_the_file_is_named_with_value_and_file() {
 async fn a_bad_value_from_the_environment_names_its_origin() {
     let env = [("ARANET__SERVER__BROADCAST_BUFFER", "0")];
     let line = one_error_line(&run(&[], &env, None).await);
-    assert!(line.contains("`server.broadcast_buffer` = 0"), "{line}");
+    assert!(line.contains("`server.broadcast_buffer` = \"0\""), "{line}");
     assert!(line.contains("environment"), "{line}");
 }
 
