@@ -20,6 +20,8 @@ pub enum Error {
     Migration(String),
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
+    #[error("row not storable: {0}")]
+    InvalidRow(String),
     #[error("internal service is unavailable: {0}")]
     Unavailable(String),
 }
@@ -38,7 +40,10 @@ impl Error {
         match self {
             Error::Unauthorized => "unauthorized",
             Error::BadRequest(_) => "bad_request",
-            Error::DatabaseOpen { .. } | Error::Migration(_) | Error::Database(_) => "storage",
+            Error::DatabaseOpen { .. }
+            | Error::Migration(_)
+            | Error::Database(_)
+            | Error::InvalidRow(_) => "storage",
             Error::Unavailable(_) => "unavailable",
         }
     }

@@ -24,6 +24,7 @@ pub mod actors;
 pub mod db;
 pub mod error;
 pub mod fanout;
+pub mod gatt;
 pub mod protocol;
 pub mod radio;
 pub mod settings;

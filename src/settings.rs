@@ -33,6 +33,10 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database_path: PathBuf,
     pub backend: Backend,
+    /// Bluetooth adapter to use (`hci0`); `None` = the first.
+    pub adapter: Option<String>,
+    /// `[[devices]]`: when any are listed, only these sensors are used.
+    pub devices: Vec<DeviceSettings>,
     pub simulator: SimulatorSettings,
     /// The settings file that was read, if any.
     pub file: Option<PathBuf>,
@@ -55,8 +59,31 @@ pub struct ServerSettings {
 /// Where sensor frames come from (`[scanner] backend`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// Real sensors through BlueZ (btleplug).
+    Bluetooth,
     /// Simulated sensors that emit real Aranet advertisement frames.
     Simulated,
+}
+
+/// How a sensor is read (`[[devices]] mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceMode {
+    /// From advertisements when they carry readings, else over GATT.
+    Auto,
+    /// Advertisements only; never connect.
+    Passive,
+    /// Connect and read after each measurement.
+    Active,
+}
+
+/// One `[[devices]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSettings {
+    /// Bluetooth address, upper case `AA:BB:CC:DD:EE:FF`.
+    pub address: String,
+    /// Used as `device_id` instead of the advertised name.
+    pub name: Option<String>,
+    pub mode: DeviceMode,
 }
 
 /// The sensor kinds the simulator can imitate.
@@ -112,6 +139,7 @@ struct RawSettings {
     database: RawDatabase,
     scanner: RawScanner,
     simulator: RawSimulator,
+    devices: Vec<RawDevice>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -134,6 +162,20 @@ struct RawDatabase {
 #[serde(default)]
 struct RawScanner {
     backend: String,
+    adapter: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    address: String,
+    name: Option<String>,
+    #[serde(default = "auto_mode")]
+    mode: String,
+}
+
+fn auto_mode() -> String {
+    "auto".into()
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -167,7 +209,8 @@ impl Default for RawSettings {
                 path: "data/aranet.db".into(),
             },
             scanner: RawScanner {
-                backend: "simulated".into(),
+                backend: "bluetooth".into(),
+                adapter: String::new(),
             },
             simulator: RawSimulator {
                 interval_ms: 2000,
@@ -175,6 +218,7 @@ impl Default for RawSettings {
                     .map(String::from)
                     .to_vec(),
             },
+            devices: Vec::new(),
         }
     }
 }
@@ -333,6 +377,7 @@ fn check_table(
             ValueKind::Table(child) if known.iter().any(|k| k.starts_with(&format!("{key}."))) => {
                 check_table(child, &key, known)?;
             }
+            ValueKind::Array(entries) if key == "devices" => check_devices(entries)?,
             _ if known.contains(&key) => {}
             _ => {
                 return Err(SettingsError::UnknownKey {
@@ -341,6 +386,28 @@ fn check_table(
                     key,
                 })
             }
+        }
+    }
+    Ok(())
+}
+
+/// Fields of a `[[devices]]` entry.
+const DEVICE_KEYS: [&str; 3] = ["address", "name", "mode"];
+
+fn check_devices(entries: &[Value]) -> Result<(), SettingsError> {
+    for (i, entry) in entries.iter().enumerate() {
+        let ValueKind::Table(fields) = &entry.kind else {
+            continue; // not a table: deserializing says so
+        };
+        if let Some((name, value)) = fields
+            .iter()
+            .find(|(n, _)| !DEVICE_KEYS.contains(&n.as_str()))
+        {
+            return Err(SettingsError::UnknownKey {
+                key: format!("devices[{i}].{name}"),
+                value: show_value(value),
+                origin: show_origin(value),
+            });
         }
     }
     Ok(())
@@ -368,6 +435,8 @@ impl Validator<'_> {
             server: self.server(raw.server)?,
             database_path: self.database_path(raw.database.path)?,
             backend: self.backend(&raw.scanner.backend)?,
+            adapter: self.adapter(raw.scanner.adapter)?,
+            devices: self.devices(raw.devices)?,
             simulator: self.simulator(raw.simulator)?,
             file,
         })
@@ -428,12 +497,52 @@ impl Validator<'_> {
 
     fn backend(&self, name: &str) -> Result<Backend, SettingsError> {
         match name {
+            "bluetooth" => Ok(Backend::Bluetooth),
             "simulated" => Ok(Backend::Simulated),
-            _ => Err(self.invalid(
-                "scanner.backend",
-                "expected \"simulated\" (the Bluetooth backend is not built yet)",
-            )),
+            _ => Err(self.invalid("scanner.backend", "expected \"bluetooth\" or \"simulated\"")),
         }
+    }
+
+    fn adapter(&self, name: String) -> Result<Option<String>, SettingsError> {
+        let valid = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        match name.as_str() {
+            "" => Ok(None),
+            _ if valid => Ok(Some(name)),
+            _ => Err(self.invalid("scanner.adapter", "expected an adapter name like \"hci0\"")),
+        }
+    }
+
+    fn devices(&self, raw: Vec<RawDevice>) -> Result<Vec<DeviceSettings>, SettingsError> {
+        let mut devices: Vec<DeviceSettings> = Vec::with_capacity(raw.len());
+        for (i, entry) in raw.into_iter().enumerate() {
+            let key = |field: &str| format!("devices[{i}].{field}");
+            let address = entry.address.trim().to_ascii_uppercase();
+            if !is_bluetooth_address(&address) {
+                let reason = "expected a Bluetooth address like \"AA:BB:CC:DD:EE:FF\"";
+                return Err(self.invalid_entry(&key("address"), &entry.address, reason));
+            }
+            if devices.iter().any(|d| d.address == address) {
+                return Err(self.invalid_entry(&key("address"), &entry.address, "listed twice"));
+            }
+            if entry.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+                return Err(self.invalid_entry(&key("name"), "", "must not be empty"));
+            }
+            let mode = match entry.mode.as_str() {
+                "auto" => DeviceMode::Auto,
+                "passive" => DeviceMode::Passive,
+                "active" => DeviceMode::Active,
+                other => {
+                    let reason = "expected \"auto\", \"passive\" or \"active\"";
+                    return Err(self.invalid_entry(&key("mode"), other, reason));
+                }
+            };
+            devices.push(DeviceSettings {
+                address,
+                name: entry.name,
+                mode,
+            });
+        }
+        Ok(devices)
     }
 
     fn simulator(&self, raw: RawSimulator) -> Result<SimulatorSettings, SettingsError> {
@@ -480,6 +589,18 @@ impl Validator<'_> {
         count.ok_or_else(|| self.invalid(key, "must be at least 1"))
     }
 
+    /// Like [`Validator::invalid`], for a value inside a list (whose origin
+    /// the config crate does not keep per element).
+    fn invalid_entry(&self, key: &str, value: &str, reason: &str) -> SettingsError {
+        let list = lookup(self.config, "devices");
+        SettingsError::Invalid {
+            key: key.to_owned(),
+            value: format!("{value:?}"),
+            origin: list.map_or_else(|| "defaults".into(), show_origin),
+            reason: reason.to_owned(),
+        }
+    }
+
     fn invalid(&self, key: &str, reason: &str) -> SettingsError {
         let value = lookup(self.config, key);
         SettingsError::Invalid {
@@ -489,6 +610,15 @@ impl Validator<'_> {
             reason: reason.to_owned(),
         }
     }
+}
+
+/// `AA:BB:CC:DD:EE:FF`, upper-case hex.
+fn is_bluetooth_address(text: &str) -> bool {
+    let parts: Vec<_> = text.split(':').collect();
+    parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -641,6 +771,49 @@ mod tests {
             let settings = load(None, &env, Overrides::default()).unwrap();
             assert_eq!(settings.server.api_key.as_deref(), Some(key));
         }
+    }
+
+    #[test]
+    fn devices_are_listed_with_address_alias_and_mode() {
+        let file = write_file(
+            "[[devices]]\naddress = \"aa:bb:cc:dd:ee:01\"\nname = \"Kitchen\"\nmode = \"active\"\n\
+             [[devices]]\naddress = \"AA:BB:CC:DD:EE:02\"\n",
+        );
+        let settings = load(Some(file.path()), &[], Overrides::default()).unwrap();
+        let first = &settings.devices[0];
+        assert_eq!(first.address, "AA:BB:CC:DD:EE:01");
+        assert_eq!(first.name.as_deref(), Some("Kitchen"));
+        assert_eq!(first.mode, DeviceMode::Active);
+        assert_eq!(settings.devices[1].mode, DeviceMode::Auto);
+        assert_eq!(settings.backend, Backend::Bluetooth);
+    }
+
+    #[test]
+    fn bad_device_entries_name_the_entry_and_file() {
+        for (entry, expect) in [
+            ("address = \"AA:BB\"", "`devices[0].address` = \"AA:BB\""),
+            (
+                "address = \"AA:BB:CC:DD:EE:FF\"\nmode = \"loud\"",
+                "`devices[0].mode`",
+            ),
+            ("adress = \"AA:BB:CC:DD:EE:FF\"", "adress"),
+        ] {
+            let file = write_file(&format!("[[devices]]\n{entry}\n"));
+            let err = load(Some(file.path()), &[], Overrides::default()).unwrap_err();
+            assert!(err.contains(expect), "{err}");
+            assert!(err.contains(&file_name(&file)), "{err}");
+        }
+    }
+
+    #[test]
+    fn odd_adapter_name_is_rejected() {
+        let err = load(
+            None,
+            &[("ARANET__SCANNER__ADAPTER", "hci0; rm")],
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.contains("`scanner.adapter`"), "{err}");
     }
 
     #[test]

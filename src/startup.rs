@@ -25,7 +25,7 @@ use crate::actors::registry::{CloseAll, Registry};
 use crate::actors::scanner::{Scanner, StopScanning};
 use crate::actors::session::KeepAlive;
 use crate::db::{self, models::Reading};
-use crate::radio::{simulated::SimulatedRadio, Radio};
+use crate::radio::{bluetooth::BluetoothRadio, simulated::SimulatedRadio, Radio};
 use crate::settings::{Backend, Settings};
 use crate::web::{self as routes, AppState};
 
@@ -71,6 +71,7 @@ impl Application {
         let scanner = Scanner::new(
             radio(&settings),
             persistence.clone(),
+            settings.devices.clone(),
             capture_times(&latest),
         );
         let actors = Actors {
@@ -132,6 +133,7 @@ fn capture_times(latest: &[Reading]) -> HashMap<String, DateTime<Utc>> {
 
 fn radio(settings: &Settings) -> Box<dyn Radio> {
     match settings.backend {
+        Backend::Bluetooth => Box::new(BluetoothRadio::new(settings.adapter.clone())),
         Backend::Simulated => Box::new(SimulatedRadio::new(settings.simulator.clone())),
     }
 }

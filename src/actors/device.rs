@@ -1,25 +1,38 @@
-//! The device actor: one per sensor; turns advertisement frames into readings.
+//! The device actor: one per sensor; turns its frames into readings.
 //!
-//! Sensors re-advertise a measurement every few seconds until the next one, so
-//! the actor sends a reading on only for a measurement it has not stored yet. A
-//! measurement counts as stored only once persistence says so: after a failed
-//! write, the next re-advertisement of the same measurement is tried again.
+//! Passive sensors advertise each measurement every few seconds until the
+//! next one, so only a measurement not stored yet becomes a reading. Active
+//! sensors (advertisements without readings, or `mode = "active"`) are read
+//! over GATT just after each measurement, with exponential backoff on
+//! failure. A sensor heard again after a gap longer than its interval is
+//! backfilled from its own history. A measurement counts as stored only once
+//! persistence says so: after a failed write, the next one retries it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
-use super::persistence::{Persistence, StoreReading};
+use super::persistence::{Persistence, StoreHistory, StoreReading};
+use super::scanner::DeviceLost;
 use crate::db::models::{NewReading, Reading};
 use crate::error::Error;
-use crate::protocol::{advertisement, Measurement, Timing};
+use crate::gatt::{self, DeviceInfo, HistoryRecord, ProcedureError};
+use crate::protocol::history::{nsv_h_to_usv_h, nsv_to_msv, Parameter};
+use crate::protocol::{advertisement, Measurement, SensorKind, Timing};
+use crate::radio::{Gatt, GattError};
+use crate::settings::DeviceMode;
 
-/// Scanner → device: the sensor's manufacturer data was heard.
+/// Scanner → device: the sensor was heard.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct AdvertisementHeard {
     pub local_name: Option<String>,
-    /// Manufacturer data of company 0x0702, without the id bytes.
-    pub data: Vec<u8>,
+    /// Manufacturer data of company 0x0702 (without the id bytes) from a
+    /// fresh advertisement; `None` when the radio only says the sensor is
+    /// around.
+    pub data: Option<Vec<u8>>,
     pub rssi: Option<i16>,
 }
 
@@ -27,6 +40,24 @@ pub struct AdvertisementHeard {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct StopDevice;
+
+/// In `auto` mode, a sensor whose advertisements brought no reading this long
+/// after it was found is read over GATT.
+const PASSIVE_GRACE: Duration = Duration::from_secs(15);
+/// An active read waits this long past the sensor's next measurement.
+const READ_AFTER_MEASUREMENT: Duration = Duration::from_secs(3);
+/// Backoff of a sensor whose GATT exchanges fail, doubled per failure.
+const BACKOFF_FIRST: Duration = Duration::from_secs(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(600);
+/// How often silence is checked.
+const SILENCE_CHECK: Duration = Duration::from_secs(1);
+/// Silent for this many intervals: stale. For this many: the actor stops
+/// (and a new one starts when the sensor is heard again).
+const STALE_INTERVALS: u32 = 3;
+const FORGET_INTERVALS: u32 = 20;
+/// A gap between measurements of more than this many intervals means some
+/// were missed: backfill from the sensor's history.
+const GAP_INTERVALS: f64 = 1.5;
 
 /// Re-advertisements of one measurement differ in `now − age` by rounding of
 /// the age.
@@ -84,64 +115,181 @@ impl Seen {
     }
 }
 
+/// Who a device actor is and what it talks to.
+pub struct DeviceConfig {
+    pub device_id: String,
+    pub address: String,
+    /// From the name or an advertisement; `None` until known.
+    pub kind: Option<SensorKind>,
+    pub mode: DeviceMode,
+    pub persistence: Addr<Persistence>,
+    /// How to connect, when the radio can.
+    pub gatt: Option<Arc<dyn Gatt>>,
+    /// Told when the actor stops for the sensor's long absence.
+    pub lost: Recipient<DeviceLost>,
+    /// The latest measurement stored before this actor started.
+    pub stored: Option<Seen>,
+}
+
 /// State of one sensor.
 pub struct Device {
-    device_id: String,
-    persistence: Addr<Persistence>,
+    config: DeviceConfig,
     stored: Option<Seen>,
     /// Measurements sent to persistence and not answered yet.
     storing: Vec<Seen>,
+    /// Read over GATT rather than from advertisements.
+    active: bool,
+    info: Option<DeviceInfo>,
+    rssi: Option<i16>,
+    /// Measurement interval, once the sensor said.
+    interval: Option<Duration>,
+    last_heard: Instant,
+    stale: bool,
+    /// Missed measurements since this time are to be downloaded.
+    backfill_since: Option<DateTime<Utc>>,
+    /// A GATT exchange is running.
+    busy: bool,
+    next_job: Option<SpawnHandle>,
+    failures: u32,
     /// The last problem logged, so a sensor repeating it logs once.
     last_problem: Option<String>,
 }
 
+/// What one GATT connection should do.
+#[derive(Debug, Clone)]
+struct Job {
+    address: String,
+    device_id: String,
+    kind: Option<SensorKind>,
+    info: bool,
+    current: bool,
+    history_since: Option<DateTime<Utc>>,
+}
+
+/// A current reading and when it was read.
+type CurrentRead = (Measurement, Timing, DateTime<Utc>);
+
+/// What one GATT connection brought.
+#[derive(Debug, Default)]
+struct JobDone {
+    info: Option<DeviceInfo>,
+    kind: Option<SensorKind>,
+    current: Option<Result<CurrentRead, ProcedureError>>,
+    history: Option<Result<Vec<HistoryRecord>, ProcedureError>>,
+}
+
 impl Device {
-    /// A device actor for `device_id`, whose latest stored measurement may be
-    /// known.
-    pub fn new(device_id: String, persistence: Addr<Persistence>, stored: Option<Seen>) -> Self {
+    pub fn new(config: DeviceConfig) -> Self {
         Self {
-            device_id,
-            persistence,
-            stored,
+            active: config.mode == DeviceMode::Active,
+            stored: config.stored,
+            config,
             storing: Vec::new(),
+            info: None,
+            rssi: None,
+            interval: None,
+            last_heard: Instant::now(),
+            stale: false,
+            backfill_since: None,
+            busy: false,
+            next_job: None,
+            failures: 0,
             last_problem: None,
         }
     }
 
+    fn id(&self) -> &str {
+        &self.config.device_id
+    }
+
     fn heard(&mut self, msg: AdvertisementHeard, ctx: &mut Context<Self>) {
-        let adv = match advertisement::decode(msg.local_name.as_deref(), &msg.data) {
+        self.rssi = msg.rssi.or(self.rssi);
+        self.alive();
+        let Some(data) = msg.data else { return };
+        let adv = match advertisement::decode(msg.local_name.as_deref(), &data) {
             Ok(adv) => adv,
             Err(err) => return self.problem(format!("unreadable advertisement: {err}")),
         };
-        let Some((measurement, timing)) = adv.reading else {
-            let hint = "enable Smart Home integrations in the Aranet Home app";
-            let text = format!(
-                "sensor sends no measurements version={} ({hint})",
-                adv.version
-            );
+        self.config.kind.get_or_insert(adv.kind);
+        match adv.reading {
+            Some((measurement, timing)) if !self.active => {
+                self.last_problem = None;
+                self.measured(measurement, timing, Utc::now(), ctx);
+            }
+            Some(_) => {} // read over GATT by configuration
+            None => self.no_reading_in_adverts(adv.version, ctx),
+        }
+    }
+
+    fn no_reading_in_adverts(
+        &mut self,
+        version: crate::protocol::Version,
+        ctx: &mut Context<Self>,
+    ) {
+        let hint = "enable Smart Home integrations in the Aranet Home app";
+        if self.config.mode == DeviceMode::Passive || self.config.gatt.is_none() {
+            let text = format!("sensor sends no measurements version={version} ({hint})");
             return self.problem(text);
-        };
-        self.last_problem = None;
-        let seen = Seen::new(timing, Utc::now());
+        }
+        if !self.active {
+            log::info!(
+                "reading over GATT device={} ({hint} to save battery)",
+                self.id()
+            );
+            self.active = true;
+            self.schedule(Duration::ZERO, ctx);
+        }
+    }
+
+    /// A measurement heard or read at `now`.
+    fn measured(
+        &mut self,
+        m: Measurement,
+        timing: Timing,
+        now: DateTime<Utc>,
+        ctx: &mut Context<Self>,
+    ) {
+        if let Some(secs) = timing.interval_s.filter(|s| *s > 0) {
+            self.interval = Some(Duration::from_secs(u64::from(secs)));
+        }
+        let seen = Seen::new(timing, now);
         let mut known = self.stored.iter().chain(&self.storing);
         if known.any(|k| k.same_measurement(&seen)) {
             return;
         }
-        log::debug!(
-            "new measurement device={} rssi={:?}",
-            self.device_id,
-            msg.rssi
-        );
-        self.store(
-            new_reading(&self.device_id, &measurement, seen.captured_at),
-            seen,
-            ctx,
-        );
+        self.check_gap(&seen, ctx);
+        log::debug!("new measurement device={} rssi={:?}", self.id(), self.rssi);
+        let row = new_reading(self.id(), &m, seen.captured_at);
+        self.store(row, seen, ctx);
+    }
+
+    /// Asks for a backfill when measurements were missed before `seen`.
+    fn check_gap(&mut self, seen: &Seen, ctx: &mut Context<Self>) {
+        let (Some(last), Some(interval)) = (self.latest_known(), seen.interval_s) else {
+            return;
+        };
+        let gap = (seen.captured_at - last).num_seconds() as f64;
+        if gap > GAP_INTERVALS * f64::from(interval) && self.config.gatt.is_some() {
+            log::info!(
+                "gap in measurements device={} gap_s={gap} since={last}",
+                self.id()
+            );
+            self.backfill_since = Some(self.backfill_since.map_or(last, |b| b.min(last)));
+            self.schedule(Duration::ZERO, ctx);
+        }
+    }
+
+    fn latest_known(&self) -> Option<DateTime<Utc>> {
+        self.stored
+            .iter()
+            .chain(&self.storing)
+            .map(|s| s.captured_at)
+            .max()
     }
 
     fn store(&mut self, reading: NewReading, seen: Seen, ctx: &mut Context<Self>) {
         self.storing.push(seen);
-        let request = self.persistence.send(StoreReading(reading));
+        let request = self.config.persistence.send(StoreReading(reading));
         let done = request.into_actor(self).map(move |result, device, _| {
             device.stored(seen, result.map_err(Error::from).and_then(|r| r));
         });
@@ -151,35 +299,221 @@ impl Device {
     fn stored(&mut self, seen: Seen, result: Result<Reading, Error>) {
         self.storing.retain(|s| *s != seen);
         match result {
-            Ok(_) => self.stored = Some(seen),
+            Ok(_)
+                if self
+                    .stored
+                    .is_none_or(|s| s.captured_at <= seen.captured_at) =>
+            {
+                self.stored = Some(seen);
+            }
+            Ok(_) => {}
             // Persistence logged the cause; the next re-advertisement retries.
-            Err(err) => log::debug!("store failed device={} error={err}", self.device_id),
+            Err(err) => log::debug!("store failed device={} error={err}", self.id()),
+        }
+    }
+
+    /// Runs the next GATT exchange after `delay`, replacing any planned one.
+    fn schedule(&mut self, delay: Duration, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.next_job.take() {
+            ctx.cancel_future(handle);
+        }
+        let handle = ctx.run_later(delay, |device, ctx| {
+            device.next_job = None;
+            device.start_job(ctx);
+        });
+        self.next_job = Some(handle);
+    }
+
+    fn start_job(&mut self, ctx: &mut Context<Self>) {
+        let Some(gatt) = self.config.gatt.clone() else {
+            return;
+        };
+        if self.busy {
+            return; // the running exchange schedules the next one
+        }
+        let job = Job {
+            address: self.config.address.clone(),
+            device_id: self.config.device_id.clone(),
+            kind: self.config.kind,
+            info: self.active && self.info.is_none(),
+            current: self.active,
+            history_since: self.backfill_since,
+        };
+        if !job.current && job.history_since.is_none() {
+            return;
+        }
+        self.busy = true;
+        let exchange = run_job(gatt, job)
+            .into_actor(self)
+            .map(|result, device, ctx| {
+                device.busy = false;
+                device.job_done(result, ctx);
+            });
+        ctx.spawn(exchange);
+    }
+
+    fn job_done(&mut self, result: Result<JobDone, GattError>, ctx: &mut Context<Self>) {
+        let done = match result {
+            Ok(done) => done,
+            Err(err) => return self.failed("connect", &err.to_string(), ctx),
+        };
+        if let Some(info) = done.info {
+            log::info!(
+                "sensor info device={} model={} serial={} firmware={}",
+                self.id(),
+                info.model.as_deref().unwrap_or("?"),
+                info.serial.as_deref().unwrap_or("?"),
+                info.firmware.as_deref().unwrap_or("?"),
+            );
+            self.info = Some(info);
+        }
+        self.config.kind = self.config.kind.or(done.kind);
+        let mut next = self.interval.unwrap_or(Duration::from_secs(60));
+        match done.current {
+            Some(Ok((measurement, timing, read_at))) => {
+                self.alive();
+                next = self.next_read(timing);
+                self.measured(measurement, timing, read_at, ctx);
+            }
+            Some(Err(err)) => return self.failed("read", &err.to_string(), ctx),
+            None => {}
+        }
+        match done.history {
+            Some(Ok(records)) => self.store_history(records, ctx),
+            Some(Err(err)) => return self.failed("backfill", &err.to_string(), ctx),
+            None => {}
+        }
+        self.failures = 0;
+        if self.active {
+            self.schedule(next, ctx);
+        }
+    }
+
+    /// Just after the sensor's next measurement.
+    fn next_read(&self, timing: Timing) -> Duration {
+        let interval = u64::from(timing.interval_s.unwrap_or(60).max(1));
+        let age = u64::from(timing.age_s.unwrap_or(0)) % interval;
+        Duration::from_secs(interval - age) + READ_AFTER_MEASUREMENT
+    }
+
+    fn failed(&mut self, step: &str, error: &str, ctx: &mut Context<Self>) {
+        self.failures = self.failures.saturating_add(1);
+        let doubling = 2u32.saturating_pow(self.failures - 1);
+        let backoff = BACKOFF_FIRST.saturating_mul(doubling).min(BACKOFF_MAX);
+        // Up to a fifth more, so sensors failing together do not retry together.
+        let jitter = backoff.mul_f64(fastrand::f64() / 5.0);
+        log::warn!(
+            "{step} failed device={} error={error} failures={} retry_in_s={}",
+            self.id(),
+            self.failures,
+            (backoff + jitter).as_secs()
+        );
+        self.schedule(backoff + jitter, ctx);
+    }
+
+    fn store_history(&mut self, records: Vec<HistoryRecord>, ctx: &mut Context<Self>) {
+        let downloaded = records.len();
+        let rows: Vec<_> = records
+            .iter()
+            .filter_map(|r| history_row(self.id(), r))
+            .collect();
+        // Half an interval apart is the same measurement: records are one
+        // interval apart, while live and logged times differ by seconds.
+        let interval = self.interval.unwrap_or(Duration::from_secs(60));
+        let tolerance = TimeDelta::from_std(interval / 2).unwrap_or(TimeDelta::seconds(30));
+        let request = self
+            .config
+            .persistence
+            .send(StoreHistory { rows, tolerance });
+        let done = request.into_actor(self).map(move |result, device, ctx| {
+            match result.map_err(Error::from).and_then(|r| r) {
+                Ok(inserted) => {
+                    log::info!(
+                        "backfill done device={} downloaded={downloaded} inserted={inserted}",
+                        device.id()
+                    );
+                    device.backfill_since = None;
+                }
+                Err(err) => device.failed("backfill store", &err.to_string(), ctx),
+            }
+        });
+        ctx.spawn(done);
+    }
+
+    /// The sensor was heard or read just now.
+    fn alive(&mut self) {
+        self.last_heard = Instant::now();
+        if std::mem::take(&mut self.stale) {
+            log::info!("sensor back device={}", self.id());
+        }
+    }
+
+    fn check_silence(&mut self, ctx: &mut Context<Self>) {
+        let interval = self.interval.unwrap_or(Duration::from_secs(60));
+        let silent = self.last_heard.elapsed();
+        if silent >= interval * FORGET_INTERVALS {
+            log::info!(
+                "sensor gone device={} silent_s={}",
+                self.id(),
+                silent.as_secs()
+            );
+            let stored = self.latest_known();
+            let lost = DeviceLost {
+                address: self.config.address.clone(),
+                device_id: self.config.device_id.clone(),
+                stored,
+            };
+            self.config.lost.do_send(lost);
+            ctx.stop();
+        } else if silent >= interval * STALE_INTERVALS && !self.stale {
+            self.stale = true;
+            log::warn!(
+                "sensor stale device={} silent_s={}",
+                self.id(),
+                silent.as_secs()
+            );
         }
     }
 
     fn problem(&mut self, text: String) {
         if self.last_problem.as_deref() != Some(text.as_str()) {
-            log::warn!("{text} device={}", self.device_id);
+            log::warn!("{text} device={}", self.id());
             self.last_problem = Some(text);
         }
     }
 }
 
+/// Connects once and does what `job` asks, disconnecting at the end.
+async fn run_job(gatt: Arc<dyn Gatt>, job: Job) -> Result<JobDone, GattError> {
+    let link = gatt.connect(&job.address).await?;
+    let mut done = JobDone::default();
+    if job.info || job.kind.is_none() {
+        done.info = Some(gatt::read_info(&*link).await);
+    }
+    let name = done.info.as_ref().and_then(|i| i.name.as_deref());
+    done.kind = job
+        .kind
+        .or_else(|| name.and_then(SensorKind::from_local_name));
+    if let Some(kind) = done.kind {
+        if job.current {
+            let read = gatt::read_current(&*link, kind).await;
+            done.current = Some(read.map(|(m, t)| (m, t, Utc::now())));
+        }
+        let link_ok = !matches!(done.current, Some(Err(_)));
+        if let (Some(since), true) = (job.history_since, link_ok) {
+            let history = gatt::download_history(&*link, kind, since, &job.device_id).await;
+            done.history = Some(history);
+        }
+    } else if job.current {
+        done.current = Some(Err(ProcedureError::UnknownKind));
+    }
+    link.disconnect().await;
+    Ok(done)
+}
+
 /// The row for one measurement; fields a sensor kind lacks stay `None`.
 pub fn new_reading(device_id: &str, m: &Measurement, captured_at: DateTime<Utc>) -> NewReading {
-    let mut row = NewReading {
-        device_id: device_id.to_owned(),
-        co2: None,
-        temperature: None,
-        humidity: None,
-        pressure: None,
-        battery: None,
-        status: None,
-        captured_at: captured_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        radon: None,
-        radiation_rate: None,
-        radiation_total: None,
-    };
+    let mut row = empty_row(device_id, captured_at);
     match m {
         Measurement::Aranet4(v) => {
             row.co2 = v.co2_ppm.map(i32::from);
@@ -211,8 +545,68 @@ pub fn new_reading(device_id: &str, m: &Measurement, captured_at: DateTime<Utc>)
     row
 }
 
+/// A row with only its device and time set.
+fn empty_row(device_id: &str, captured_at: DateTime<Utc>) -> NewReading {
+    NewReading {
+        device_id: device_id.to_owned(),
+        co2: None,
+        temperature: None,
+        humidity: None,
+        pressure: None,
+        battery: None,
+        status: None,
+        captured_at: captured_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        radon: None,
+        radiation_rate: None,
+        radiation_total: None,
+    }
+}
+
+/// The row for one history record; `None` when every value is missing.
+/// History logs no battery or status, so those stay `None`.
+pub fn history_row(device_id: &str, record: &HistoryRecord) -> Option<NewReading> {
+    let mut row = empty_row(device_id, record.captured_at);
+    let mut any = false;
+    for &(param, value) in &record.values {
+        let Some(v) = value else { continue };
+        any = true;
+        match param {
+            Parameter::Temperature => row.temperature = Some(v),
+            Parameter::Humidity | Parameter::Humidity2 => row.humidity = Some(v),
+            Parameter::Pressure => row.pressure = Some(v),
+            Parameter::Co2 => row.co2 = Some(v as i32),
+            Parameter::RadonConcentration => row.radon = i32::try_from(v as i64).ok(),
+            Parameter::RadiationDoseRate => row.radiation_rate = Some(nsv_h_to_usv_h(v)),
+            Parameter::RadiationDoseIntegral => row.radiation_total = Some(nsv_to_msv(v)),
+            Parameter::Pulses | Parameter::RadiationDose => {}
+        }
+    }
+    any.then_some(row)
+}
+
 impl Actor for Device {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(SILENCE_CHECK, |device, ctx| device.check_silence(ctx));
+        if self.config.gatt.is_none() {
+            return;
+        }
+        match self.config.mode {
+            DeviceMode::Active => self.schedule(Duration::ZERO, ctx),
+            DeviceMode::Auto => {
+                ctx.run_later(PASSIVE_GRACE, |device, ctx| {
+                    let passive = device.stored.is_some_and(|s| s.counter.is_some());
+                    if !device.active && !passive && device.storing.is_empty() {
+                        log::info!("no readings in advertisements device={}", device.id());
+                        device.active = true;
+                        device.schedule(Duration::ZERO, ctx);
+                    }
+                });
+            }
+            DeviceMode::Passive => {}
+        }
+    }
 }
 
 impl Handler<AdvertisementHeard> for Device {

@@ -20,6 +20,20 @@ use crate::error::Error;
 #[rtype(result = "Result<Reading, Error>")]
 pub struct StoreReading(pub NewReading);
 
+/// Device → persistence: store the downloaded history rows that are not
+/// stored yet (none within `tolerance` of a stored one), without announcing
+/// them: they are older than what sessions already have. Returns how many
+/// were inserted.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<usize, Error>")]
+pub struct StoreHistory {
+    pub rows: Vec<NewReading>,
+    pub tolerance: chrono::TimeDelta,
+}
+
+/// Rows per transaction when storing history, so live writes wait little.
+const HISTORY_BATCH: usize = 250;
+
 /// Shutdown → persistence: answered once every earlier `StoreReading` is done.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -79,6 +93,19 @@ impl Persistence {
     }
 }
 
+impl Persistence {
+    fn store_history(&mut self, msg: &StoreHistory) -> Result<usize, Error> {
+        let mut inserted = 0;
+        for batch in msg.rows.chunks(HISTORY_BATCH) {
+            let result = self
+                .connection()
+                .and_then(|conn| db::insert_missing(conn, batch, msg.tolerance));
+            inserted += result.inspect_err(|err| self.failed(err))?;
+        }
+        Ok(inserted)
+    }
+}
+
 impl Actor for Persistence {
     type Context = SyncContext<Self>;
 }
@@ -88,6 +115,14 @@ impl Handler<StoreReading> for Persistence {
 
     fn handle(&mut self, msg: StoreReading, _: &mut SyncContext<Self>) -> Self::Result {
         self.store(&msg.0)
+    }
+}
+
+impl Handler<StoreHistory> for Persistence {
+    type Result = Result<usize, Error>;
+
+    fn handle(&mut self, msg: StoreHistory, _: &mut SyncContext<Self>) -> Self::Result {
+        self.store_history(&msg)
     }
 }
 

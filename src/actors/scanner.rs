@@ -1,16 +1,20 @@
 //! The scanner actor: owns the radio, recognises Aranet sensors in what it
-//! hears, and starts one device actor per sensor.
+//! hears, and starts one device actor per sensor, keyed by its Bluetooth
+//! address.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use super::device::{AdvertisementHeard, Device, Seen, StopDevice};
+use super::device::{AdvertisementHeard, Device, DeviceConfig, Seen, StopDevice};
 use super::persistence::Persistence;
-use crate::protocol::MANUFACTURER_ID;
-use crate::radio::{Advertisement, EventStream, Radio, RadioEvent, EVENT_QUEUE};
+use crate::gatt::characteristic::{SERVICE, SERVICE_OLD};
+use crate::protocol::{SensorKind, MANUFACTURER_ID};
+use crate::radio::{Advertisement, EventStream, Gatt, Radio, RadioEvent, EVENT_QUEUE};
+use crate::settings::{DeviceMode, DeviceSettings};
 
 /// Shutdown → scanner: stop listening and stop every device actor; answered
 /// once each device has handled every frame it was given (so its writes are
@@ -19,55 +23,92 @@ use crate::radio::{Advertisement, EventStream, Radio, RadioEvent, EVENT_QUEUE};
 #[rtype(result = "()")]
 pub struct StopScanning;
 
+/// Device → scanner: the sensor has been silent so long that its actor
+/// stopped; the next advertisement starts a new one.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct DeviceLost {
+    pub address: String,
+    pub device_id: String,
+    /// Capture time of its latest stored measurement.
+    pub stored: Option<DateTime<Utc>>,
+}
+
 /// Owns the radio and the device actors.
 pub struct Scanner {
     radio: Option<Box<dyn Radio>>,
+    gatt: Option<Arc<dyn Gatt>>,
     persistence: Addr<Persistence>,
+    /// `[[devices]]`; when not empty, other sensors are ignored.
+    configured: Vec<DeviceSettings>,
     /// Device actors by Bluetooth address.
     devices: HashMap<String, Addr<Device>>,
-    /// When each device's latest stored reading was captured, from before this
-    /// start.
+    /// Sensors ignored because `[[devices]]` does not list them.
+    ignored: HashSet<String>,
+    /// When each device's latest stored reading was captured, by device id.
     stored: HashMap<String, DateTime<Utc>>,
+    /// Why the radio is down, while it is.
+    down: Option<String>,
 }
 
 impl Scanner {
     /// A scanner that will listen with `radio`; `stored` holds the capture time
     /// of each device's latest stored reading, so a restart does not store it
-    /// again.
+    /// again and can backfill what it missed.
     pub fn new(
         radio: Box<dyn Radio>,
         persistence: Addr<Persistence>,
+        configured: Vec<DeviceSettings>,
         stored: HashMap<String, DateTime<Utc>>,
     ) -> Self {
         Self {
             radio: Some(radio),
+            gatt: None,
             persistence,
+            configured,
             devices: HashMap::new(),
+            ignored: HashSet::new(),
             stored,
+            down: None,
         }
     }
 
-    fn received(&mut self, adv: Advertisement) {
-        let Some(data) = adv.manufacturer_data.get(&MANUFACTURER_ID) else {
-            return; // not an Aranet sensor
-        };
+    fn received(&mut self, adv: Advertisement, fresh: bool, ctx: &mut Context<Self>) {
+        if !is_aranet(&adv) {
+            return;
+        }
+        let configured = self.configured.iter().find(|d| d.address == adv.address);
+        if configured.is_none() && !self.configured.is_empty() {
+            if self.ignored.insert(adv.address.clone()) {
+                log::info!("sensor not in [[devices]], ignored address={}", adv.address);
+            }
+            return;
+        }
+        let configured = configured.cloned();
         let device = match self.devices.get(&adv.address) {
             Some(device) => device,
-            None => self.start_device(&adv),
+            None => self.start_device(&adv, configured, ctx),
         };
+        let data = adv.manufacturer_data.get(&MANUFACTURER_ID);
         device.do_send(AdvertisementHeard {
             local_name: adv.local_name.clone(),
-            data: data.clone(),
+            data: data.filter(|_| fresh).cloned(),
             rssi: adv.rssi,
         });
     }
 
-    fn start_device(&mut self, adv: &Advertisement) -> &Addr<Device> {
+    fn start_device(
+        &mut self,
+        adv: &Advertisement,
+        configured: Option<DeviceSettings>,
+        ctx: &mut Context<Self>,
+    ) -> &Addr<Device> {
         // The advertised name ("Aranet4 1A2B3") is what people know a sensor
-        // by; passive scans may not deliver it, and then the address stands in.
-        let device_id = adv
-            .local_name
-            .clone()
+        // by; an alias from the settings wins, and without either the address
+        // stands in.
+        let alias = configured.as_ref().and_then(|d| d.name.clone());
+        let device_id = alias
+            .or_else(|| adv.local_name.clone())
             .unwrap_or_else(|| adv.address.clone());
         log::info!(
             "sensor found device={device_id} address={} rssi={:?}",
@@ -75,9 +116,63 @@ impl Scanner {
             adv.rssi
         );
         let stored = self.stored.get(&device_id).copied().map(Seen::stored_at);
-        let actor = Device::new(device_id, self.persistence.clone(), stored).start();
+        let config = DeviceConfig {
+            kind: adv
+                .local_name
+                .as_deref()
+                .and_then(SensorKind::from_local_name),
+            mode: configured.map_or(DeviceMode::Auto, |d| d.mode),
+            address: adv.address.clone(),
+            persistence: self.persistence.clone(),
+            gatt: self.gatt.clone(),
+            lost: ctx.address().recipient(),
+            device_id: device_id.clone(),
+            stored,
+        };
+        let actor = Device::new(config).start();
         self.devices.entry(adv.address.clone()).or_insert(actor)
     }
+
+    fn radio_up(&mut self, adapter: &str) {
+        match self.down.take() {
+            Some(_) => log::info!("bluetooth recovered adapter={adapter}"),
+            None => log::info!("scanning adapter={adapter}"),
+        }
+    }
+
+    /// The backend retries by itself; a changed reason is logged at error
+    /// (an operator may have to act), a repeated one at debug.
+    fn radio_down(&mut self, reason: String) {
+        let known = self
+            .down
+            .as_deref()
+            .is_some_and(|old| old.split(" (retrying").next() == reason.split(" (retrying").next());
+        if known {
+            log::debug!("bluetooth still unavailable reason={reason}");
+        } else {
+            log::error!("bluetooth unavailable reason={reason}");
+        }
+        self.down = Some(reason);
+    }
+
+    /// The actor has stopped by itself; what it stored is remembered so the
+    /// next actor for the sensor dedupes and backfills from there.
+    fn lost(&mut self, msg: DeviceLost) {
+        self.devices.remove(&msg.address);
+        if let Some(stored) = msg.stored {
+            self.stored.insert(msg.device_id, stored);
+        }
+    }
+}
+
+/// Company 0x0702, or an Aranet service among the advertised ones
+/// (ARANET.md §1.1).
+fn is_aranet(adv: &Advertisement) -> bool {
+    adv.manufacturer_data.contains_key(&MANUFACTURER_ID)
+        || adv
+            .services
+            .iter()
+            .any(|s| *s == SERVICE || *s == SERVICE_OLD)
 }
 
 impl Actor for Scanner {
@@ -90,7 +185,8 @@ impl Actor for Scanner {
         let name = radio.name();
         let (events, receiver) = mpsc::channel(EVENT_QUEUE);
         match radio.start(events) {
-            Ok(()) => {
+            Ok(gatt) => {
+                self.gatt = gatt;
                 ctx.add_stream(EventStream(receiver));
                 log::info!("scanner up backend={name}");
             }
@@ -107,15 +203,26 @@ impl Actor for Scanner {
 }
 
 impl StreamHandler<RadioEvent> for Scanner {
-    fn handle(&mut self, event: RadioEvent, _: &mut Context<Self>) {
+    fn handle(&mut self, event: RadioEvent, ctx: &mut Context<Self>) {
         match event {
-            RadioEvent::AdvertisementReceived(adv) => self.received(adv),
+            RadioEvent::AdvertisementReceived(adv) => self.received(adv, true, ctx),
+            RadioEvent::DeviceSeen(adv) => self.received(adv, false, ctx),
+            RadioEvent::Up { adapter } => self.radio_up(&adapter),
+            RadioEvent::Down { reason } => self.radio_down(reason),
         }
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
         log::warn!("radio stopped sending events");
         ctx.stop();
+    }
+}
+
+impl Handler<DeviceLost> for Scanner {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeviceLost, _: &mut Context<Self>) {
+        self.lost(msg);
     }
 }
 

@@ -61,11 +61,56 @@ pub fn insert_reading(conn: &mut SqliteConnection, new: &NewReading) -> QueryRes
         .get_result(conn)
 }
 
-/// The most recently stored reading of every device, oldest first.
+/// Stores the rows that have no stored reading within `tolerance` seconds of
+/// their time (as after a history download), in one transaction; returns how
+/// many were inserted. Rows are told apart by device and capture time: a
+/// measurement heard live and downloaded later differs by clock rounding only.
+pub fn insert_missing(
+    conn: &mut SqliteConnection,
+    rows: &[NewReading],
+    tolerance: chrono::TimeDelta,
+) -> Result<usize, Error> {
+    conn.immediate_transaction(|conn| {
+        let mut inserted = 0;
+        for row in rows {
+            if !has_reading_near(conn, &row.device_id, &row.captured_at, tolerance)? {
+                diesel::insert_into(readings::table)
+                    .values(row)
+                    .execute(conn)?;
+                inserted += 1;
+            }
+        }
+        Ok(inserted)
+    })
+}
+
+fn has_reading_near(
+    conn: &mut SqliteConnection,
+    device_id: &str,
+    captured_at: &str,
+    tolerance: chrono::TimeDelta,
+) -> Result<bool, Error> {
+    let at = chrono::DateTime::parse_from_rfc3339(captured_at)
+        .map_err(|err| Error::InvalidRow(format!("captured_at {captured_at:?}: {err}")))?
+        .to_utc();
+    let format =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // Same fixed-width UTC format throughout, so text order is time order.
+    let window = readings::captured_at.between(format(at - tolerance), format(at + tolerance));
+    let query = readings::table.filter(readings::device_id.eq(device_id).and(window));
+    Ok(diesel::select(diesel::dsl::exists(query)).get_result(conn)?)
+}
+
+/// The latest reading of every device by capture time (history downloaded
+/// later is older than what was heard live), in the order they were stored.
 pub fn latest_per_device(conn: &mut SqliteConnection) -> QueryResult<Vec<Reading>> {
     diesel::sql_query(
-        "SELECT * FROM readings \
-         WHERE id IN (SELECT MAX(id) FROM readings GROUP BY device_id) \
+        "SELECT * FROM readings WHERE id IN ( \
+           SELECT id FROM ( \
+             SELECT id, ROW_NUMBER() OVER ( \
+               PARTITION BY device_id ORDER BY captured_at DESC, id DESC) AS rank \
+             FROM readings) \
+           WHERE rank = 1) \
          ORDER BY id",
     )
     .load(conn)

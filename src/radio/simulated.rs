@@ -8,11 +8,12 @@
 //! they survive restarts.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::{Advertisement, Radio, RadioError, RadioEvent};
+use super::{Advertisement, Gatt, Radio, RadioError, RadioEvent};
 use crate::protocol::{SensorKind, MANUFACTURER_ID};
 use crate::settings::{SimulatedKind, SimulatorSettings};
 
@@ -41,14 +42,18 @@ impl Radio for SimulatedRadio {
         "simulated"
     }
 
-    fn start(self: Box<Self>, events: mpsc::Sender<RadioEvent>) -> Result<(), RadioError> {
+    fn start(
+        self: Box<Self>,
+        events: mpsc::Sender<RadioEvent>,
+    ) -> Result<Option<Arc<dyn Gatt>>, RadioError> {
         let interval = self.settings.interval;
         let sensors = self.settings.sensors.iter().enumerate();
         let sensors = sensors
             .map(|(i, kind)| Sensor::new(*kind, i, interval))
             .collect();
         actix_rt::spawn(advertise(sensors, interval, events));
-        Ok(())
+        // Simulated sensors advertise their readings; nothing to connect to.
+        Ok(None)
     }
 }
 
@@ -127,6 +132,7 @@ impl Sensor {
             local_name: Some(self.name.clone()),
             rssi: Some(-60 - i16::from(self.rng.u8(..20))),
             manufacturer_data: HashMap::from([(MANUFACTURER_ID, frame)]),
+            services: Vec::new(),
         }
     }
 
