@@ -87,6 +87,15 @@ pub struct DeviceInfo {
     pub firmware: Option<String>,
 }
 
+/// What a history download brought.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct History {
+    /// The sensor's logging interval.
+    pub interval_s: u16,
+    /// Oldest first.
+    pub records: Vec<HistoryRecord>,
+}
+
 /// One history record: when it was measured and its values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryRecord {
@@ -190,19 +199,24 @@ pub async fn download_history(
     kind: SensorKind,
     since: DateTime<Utc>,
     device_id: &str,
-) -> Result<Vec<HistoryRecord>, ProcedureError> {
+) -> Result<History, ProcedureError> {
     if !link.has(ch::HISTORY_V2) {
         return Err(ProcedureError::NoHistoryV2);
     }
     let mut log = LogState::read(link).await?;
-    if log.interval_s.saturating_sub(log.age_s) < MEASUREMENT_MARGIN_SECS {
+    let margin = MEASUREMENT_MARGIN_SECS.min(log.interval_s / 4);
+    if log.interval_s.saturating_sub(log.age_s) < margin {
         let wait = log.interval_s.saturating_sub(log.age_s) + 2;
         tokio::time::sleep(Duration::from_secs(u64::from(wait))).await;
         log = LogState::read(link).await?;
     }
     let first = log.first_after(since);
+    let mut history = History {
+        interval_s: log.interval_s,
+        records: Vec::new(),
+    };
     if log.total == 0 || first > log.total {
-        return Ok(Vec::new());
+        return Ok(history);
     }
     let params = Parameter::for_kind(kind);
     let mut progress = Progress::new(device_id, params.len() * usize::from(log.total - first + 1));
@@ -228,7 +242,8 @@ pub async fn download_history(
             captured_at,
             values: columns.iter().map(|(p, values)| (*p, values[k])).collect(),
         });
-    Ok(records.collect())
+    history.records = records.collect();
+    Ok(history)
 }
 
 /// Records `first..=last` of one parameter; records the sensor did not send

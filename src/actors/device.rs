@@ -18,7 +18,7 @@ use super::persistence::{Persistence, StoreHistory, StoreReading};
 use super::scanner::DeviceLost;
 use crate::db::models::{NewReading, Reading};
 use crate::error::Error;
-use crate::gatt::{self, DeviceInfo, HistoryRecord, ProcedureError};
+use crate::gatt::{self, DeviceInfo, History, HistoryRecord, ProcedureError};
 use crate::protocol::history::{nsv_h_to_usv_h, nsv_to_msv, Parameter};
 use crate::protocol::{advertisement, Measurement, SensorKind, Timing};
 use crate::radio::{Gatt, GattError};
@@ -175,7 +175,7 @@ struct JobDone {
     info: Option<DeviceInfo>,
     kind: Option<SensorKind>,
     current: Option<Result<CurrentRead, ProcedureError>>,
-    history: Option<Result<Vec<HistoryRecord>, ProcedureError>>,
+    history: Option<Result<History, ProcedureError>>,
 }
 
 impl Device {
@@ -379,7 +379,7 @@ impl Device {
             None => {}
         }
         match done.history {
-            Some(Ok(records)) => self.store_history(records, ctx),
+            Some(Ok(history)) => self.store_history(history, ctx),
             Some(Err(err)) => return self.failed("backfill", &err.to_string(), ctx),
             None => {}
         }
@@ -411,16 +411,16 @@ impl Device {
         self.schedule(backoff + jitter, ctx);
     }
 
-    fn store_history(&mut self, records: Vec<HistoryRecord>, ctx: &mut Context<Self>) {
-        let downloaded = records.len();
-        let rows: Vec<_> = records
+    fn store_history(&mut self, history: History, ctx: &mut Context<Self>) {
+        let downloaded = history.records.len();
+        let rows: Vec<_> = history
+            .records
             .iter()
             .filter_map(|r| history_row(self.id(), r))
             .collect();
-        // Half an interval apart is the same measurement: records are one
+        // Within half an interval is the same measurement: records are one
         // interval apart, while live and logged times differ by seconds.
-        let interval = self.interval.unwrap_or(Duration::from_secs(60));
-        let tolerance = TimeDelta::from_std(interval / 2).unwrap_or(TimeDelta::seconds(30));
+        let tolerance = TimeDelta::seconds(i64::from(history.interval_s.max(2) / 2));
         let request = self
             .config
             .persistence

@@ -160,4 +160,37 @@ mod tests {
         assert_eq!(count_readings(&mut conn).unwrap(), 3);
         assert!(migrate(&mut conn).unwrap().is_empty());
     }
+
+    fn at(device: &str, co2: i32, captured_at: &str) -> NewReading {
+        NewReading {
+            captured_at: captured_at.into(),
+            ..reading(device, co2)
+        }
+    }
+
+    #[test]
+    fn history_rows_near_a_stored_one_are_skipped_and_a_second_pass_adds_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("test.db")).unwrap();
+        migrate(&mut conn).unwrap();
+        insert_reading(&mut conn, &at("a", 800, "2026-01-01T00:10:02Z")).unwrap();
+        let history = [
+            at("a", 700, "2026-01-01T00:00:00Z"),
+            at("a", 750, "2026-01-01T00:05:00Z"),
+            // The live reading above, logged two seconds earlier.
+            at("a", 800, "2026-01-01T00:10:00Z"),
+            // Another device's reading at the same time is its own.
+            at("b", 500, "2026-01-01T00:10:00Z"),
+        ];
+        let tolerance = chrono::TimeDelta::seconds(150);
+        assert_eq!(insert_missing(&mut conn, &history, tolerance).unwrap(), 3);
+        assert_eq!(insert_missing(&mut conn, &history, tolerance).unwrap(), 0);
+        assert_eq!(count_readings(&mut conn).unwrap(), 4);
+        // Backfilled rows are newer by id but older by time: the live one
+        // stays the latest.
+        let latest = latest_per_device(&mut conn).unwrap();
+        let a = latest.iter().find(|r| r.device_id == "a").unwrap();
+        assert_eq!(a.co2, Some(800));
+        assert_eq!(a.captured_at, "2026-01-01T00:10:02Z");
+    }
 }
