@@ -36,7 +36,10 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // bluez-async logs routine steps ("Services already resolved") at info.
+    let default_filter = "info,bluez_async=warn";
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter))
+        .init();
     let overrides = Overrides {
         config_file: cli.config,
         bind: cli.bind,

@@ -54,7 +54,7 @@ const SILENCE_CHECK: Duration = Duration::from_secs(1);
 /// Silent for this many intervals: stale. For this many: the actor stops
 /// (and a new one starts when the sensor is heard again).
 const STALE_INTERVALS: u32 = 3;
-const FORGET_INTERVALS: u32 = 20;
+const FORGET_INTERVALS: u32 = 10;
 /// A gap between measurements of more than this many intervals means some
 /// were missed: backfill from the sensor's history.
 const GAP_INTERVALS: f64 = 1.5;
@@ -357,7 +357,11 @@ impl Device {
             Ok(done) => done,
             Err(err) => return self.failed("connect", &err.to_string(), ctx),
         };
-        if let Some(info) = done.info {
+        // A read cut short leaves every field empty; read again next time.
+        let info = done
+            .info
+            .filter(|i| i.model.is_some() || i.serial.is_some());
+        if let Some(info) = info {
             log::info!(
                 "sensor info device={} model={} serial={} firmware={}",
                 self.id(),

@@ -74,10 +74,12 @@ impl Scanner {
     }
 
     fn received(&mut self, adv: Advertisement, fresh: bool, ctx: &mut Context<Self>) {
-        if !is_aranet(&adv) {
+        let configured = self.configured.iter().find(|d| d.address == adv.address);
+        // A listed address is taken at its word: an old sensor may advertise
+        // neither the company id nor a service before it is connected.
+        if configured.is_none() && !is_aranet(&adv) {
             return;
         }
-        let configured = self.configured.iter().find(|d| d.address == adv.address);
         if configured.is_none() && !self.configured.is_empty() {
             if self.ignored.insert(adv.address.clone()) {
                 log::info!("sensor not in [[devices]], ignored address={}", adv.address);

@@ -89,11 +89,24 @@ pub async fn spawn_app(options: &Options) -> TestApp {
 
 /// Starts a server in `dir`, reusing the database a previous server left there.
 pub async fn spawn_in(dir: Arc<TempDir>, options: &Options) -> TestApp {
+    let command = server_command(dir.path(), &["--bind", "127.0.0.1:0", "--simulate"]);
+    launch(dir, &options.server_toml(), command).await
+}
+
+/// Starts a server on the Bluetooth backend, talking to the BlueZ on the
+/// D-Bus at `bus_address`; `toml` is appended to its settings (for
+/// `[[devices]]`).
+pub async fn spawn_bluetooth(dir: Arc<TempDir>, bus_address: &str, toml: &str) -> TestApp {
+    let mut command = server_command(dir.path(), &["--bind", "127.0.0.1:0"]);
+    command.env("DBUS_SYSTEM_BUS_ADDRESS", bus_address);
+    let settings = format!("[scanner]\nbackend = \"bluetooth\"\n{toml}");
+    launch(dir, &settings, command).await
+}
+
+async fn launch(dir: Arc<TempDir>, server_toml: &str, mut command: Command) -> TestApp {
     std::fs::create_dir_all(dir.path().join("config")).expect("config dir");
-    std::fs::write(dir.path().join("config/server.toml"), options.server_toml()).expect("toml");
-    let mut child = server_command(dir.path(), &["--bind", "127.0.0.1:0", "--simulate"])
-        .spawn()
-        .expect("spawn aranet-service");
+    std::fs::write(dir.path().join("config/server.toml"), server_toml).expect("toml");
+    let mut child = command.spawn().expect("spawn aranet-service");
     let logs = Arc::new(Mutex::new(Vec::new()));
     let stderr = child.stderr.take().expect("stderr");
     tokio::spawn(collect_lines(stderr, logs.clone()));
@@ -196,6 +209,30 @@ impl TestApp {
     /// Waits for a log line containing `needle`.
     pub async fn wait_for_log(&self, needle: &str) -> String {
         wait_for_line(&self.logs, needle).await
+    }
+
+    /// Waits for the `n`-th log line containing `needle` (1-based).
+    pub async fn wait_for_log_count(&self, needle: &str, n: usize) -> String {
+        let counted = tokio::time::timeout(WAIT * 2, async {
+            loop {
+                let hits: Vec<_> = self
+                    .logs()
+                    .into_iter()
+                    .filter(|l| l.contains(needle))
+                    .collect();
+                if hits.len() >= n {
+                    return hits[n - 1].clone();
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        match counted.await {
+            Ok(line) => line,
+            Err(_) => panic!(
+                "fewer than {n} log lines with {needle:?}; logs:\n{}",
+                self.logs().join("\n")
+            ),
+        }
     }
 
     pub fn database_path(&self) -> PathBuf {

@@ -3,6 +3,8 @@
 
 mod auth;
 mod backpressure;
+mod bluetooth;
+mod bluez;
 mod helpers;
 mod lifecycle;
 mod raw;
