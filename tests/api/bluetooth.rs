@@ -437,3 +437,110 @@ async fn a_silent_sensor_turns_stale_then_gone_and_comes_back_when_heard() {
     assert_eq!(next_json(&mut ws).await["reading"]["co2"], 510);
     assert_eq!(rows_of(&app, device).len(), 2);
 }
+
+#[tokio::test]
+async fn a_week_long_gap_is_backfilled_from_a_full_log() {
+    let bluez = FakeBluez::start().await;
+    let address = "C0:FF:EE:00:08:01";
+    let device = "Aranet4 8F1A0";
+    bluez.add_sensor(SensorSpec::aranet4(address, device)).await;
+    // A full Aranet4 memory: 2016 records, five minutes apart (one week).
+    bluez
+        .set_history(address, aranet4_history(2016, 300, 5))
+        .await;
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    store_old_reading(&dir, device, chrono::TimeDelta::days(8));
+
+    let app = spawn_bluetooth(dir, &bluez.bus_address(), "").await;
+    app.wait_for_log(ADAPTER_UP).await;
+    bluez
+        .advertise(address, Some(aranet4_frame(1099, 300, 5, 9)), -55)
+        .await;
+    app.wait_for_log(&format!("backfill device={device} 0/8064"))
+        .await;
+    let started = std::time::Instant::now();
+    let done = app.wait_for_log("backfill done").await;
+    eprintln!("full log backfill: {:?}, {done}", started.elapsed());
+    assert!(done.contains("downloaded=2016 inserted=2015"), "{done}");
+    let rows = rows_of(&app, device);
+    assert_eq!(rows.len(), 2017);
+    assert_eq!(near_duplicates(&rows, 150), 0);
+    assert!(app
+        .logs()
+        .iter()
+        .any(|l| l.contains("backfill device=Aranet4 8F1A0 1000/8064")));
+}
+
+/// Stores one reading of `device`, captured `ago`, in `dir`'s database.
+fn store_old_reading(dir: &tempfile::TempDir, device: &str, ago: chrono::TimeDelta) {
+    use aranet_service::db;
+    let mut conn = db::open(&dir.path().join("data/aranet.db")).expect("open db");
+    db::migrate(&mut conn).expect("migrate");
+    let captured_at = (chrono::Utc::now() - ago).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let row = db::models::NewReading {
+        device_id: device.into(),
+        co2: Some(900),
+        temperature: None,
+        humidity: None,
+        pressure: None,
+        battery: None,
+        status: None,
+        captured_at,
+        radon: None,
+        radiation_rate: None,
+        radiation_total: None,
+    };
+    db::insert_reading(&mut conn, &row).expect("insert");
+}
+
+#[tokio::test]
+async fn a_failing_sensor_backs_off_and_never_holds_the_adapter_from_others() {
+    let bluez = Arc::new(FakeBluez::start().await);
+    let (broken, healthy) = ("C0:FF:EE:00:09:01", "C0:FF:EE:00:09:02");
+    for (address, name, co2) in [
+        (broken, "Aranet4 9BAD0", 700),
+        (healthy, "Aranet4 9600D", 710),
+    ] {
+        let mut spec = SensorSpec::aranet4(address, name);
+        spec.characteristics
+            .retain(|(uuid, _)| *uuid != aranet_uuid(0x3001));
+        spec.characteristics
+            .push((aranet_uuid(0x3001), aranet4_current(co2, 4, 2)));
+        bluez.add_sensor(spec).await;
+    }
+    let toml = devices_toml(&[(broken, "broken", "active"), (healthy, "healthy", "active")]);
+    let app = start(&bluez, &toml).await;
+    // Every read of the broken sensor is cut off.
+    let sabotage = {
+        let bluez = bluez.clone();
+        tokio::spawn(async move {
+            loop {
+                bluez.inject(broken, Fault::DisconnectOnNextRead).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let mut ws = app.connect("?device=healthy").await;
+    let started = std::time::Instant::now();
+    for expected in [710, 720, 730] {
+        assert_eq!(next_json(&mut ws).await["reading"]["co2"], expected);
+        bluez
+            .set_value(
+                healthy,
+                &aranet_uuid(0x3001),
+                aranet4_current(expected + 10, 4, 0),
+            )
+            .await;
+    }
+    sabotage.abort();
+    let elapsed = started.elapsed();
+    // Backoff 5 s, 10 s, 20 s …: at most three attempts in this time.
+    let attempts = bluez.stats(broken).connect_attempts;
+    assert!(
+        attempts <= 3,
+        "broken sensor tried {attempts} times in {elapsed:?}"
+    );
+    let logs = app.logs().join("\n");
+    assert!(logs.contains("device=broken error=read failed: Not connected failures=1 retry_in_s=5"));
+    assert!(logs.contains("device=broken error=read failed: Not connected failures=2 retry_in_s=1"));
+}
