@@ -49,6 +49,8 @@ const READ_AFTER_MEASUREMENT: Duration = Duration::from_secs(3);
 /// Backoff of a sensor whose GATT exchanges fail, doubled per failure.
 const BACKOFF_FIRST: Duration = Duration::from_secs(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(600);
+/// Failed history downloads in a row before a backfill is given up.
+const BACKFILL_TRIES: u32 = 5;
 /// How often silence is checked.
 const SILENCE_CHECK: Duration = Duration::from_secs(1);
 /// Silent for this many intervals: stale. For this many: the actor stops
@@ -384,7 +386,7 @@ impl Device {
         }
         match done.history {
             Some(Ok(history)) => self.store_history(history, ctx),
-            Some(Err(err)) => return self.failed("backfill", &err.to_string(), ctx),
+            Some(Err(err)) => return self.backfill_failed(&err, ctx),
             None => {}
         }
         self.failures = 0;
@@ -413,6 +415,25 @@ impl Device {
             (backoff + jitter).as_secs()
         );
         self.schedule(backoff + jitter, ctx);
+    }
+
+    /// Retried with backoff, but not forever: an unpaired sensor refuses
+    /// history every time, and each try costs it battery.
+    fn backfill_failed(&mut self, err: &ProcedureError, ctx: &mut Context<Self>) {
+        if self.failures + 1 >= BACKFILL_TRIES {
+            let hint = "history needs the sensor paired, see the README";
+            log::warn!(
+                "backfill given up device={} error={err} ({hint})",
+                self.id()
+            );
+            self.backfill_since = None;
+            self.failures = 0;
+            if self.active {
+                self.schedule(self.interval.unwrap_or(Duration::from_secs(60)), ctx);
+            }
+            return;
+        }
+        self.failed("backfill", &err.to_string(), ctx);
     }
 
     fn store_history(&mut self, history: History, ctx: &mut Context<Self>) {

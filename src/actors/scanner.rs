@@ -152,7 +152,8 @@ impl Scanner {
         if known {
             log::debug!("bluetooth still unavailable reason={reason}");
         } else {
-            log::error!("bluetooth unavailable reason={reason}");
+            let hint = "is BlueZ running? `--simulate` runs without Bluetooth";
+            log::error!("bluetooth unavailable reason={reason} ({hint})");
         }
         self.down = Some(reason);
     }
@@ -190,7 +191,7 @@ impl Actor for Scanner {
             Ok(gatt) => {
                 self.gatt = gatt;
                 ctx.add_stream(EventStream(receiver));
-                log::info!("scanner up backend={name}");
+                log::info!("scanner started backend={name}");
             }
             Err(err) => {
                 log::error!("scanner down backend={name} error={err}");

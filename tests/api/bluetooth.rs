@@ -465,7 +465,11 @@ async fn a_week_long_gap_is_backfilled_from_a_full_log() {
     let rows = rows_of(&app, device);
     assert_eq!(rows.len(), 2017);
     assert_eq!(near_duplicates(&rows, 150), 0);
-    let progress = app.logs().into_iter().filter(|l| l.contains("/8064")).count();
+    let progress = app
+        .logs()
+        .into_iter()
+        .filter(|l| l.contains("/8064"))
+        .count();
     assert!(progress >= 10, "progress logged {progress} times");
 }
 
