@@ -49,6 +49,8 @@ const READ_AFTER_MEASUREMENT: Duration = Duration::from_secs(3);
 /// Backoff of a sensor whose GATT exchanges fail, doubled per failure.
 const BACKOFF_FIRST: Duration = Duration::from_secs(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(600);
+/// Assumed measurement interval until the sensor tells.
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 /// Failed history downloads in a row before a backfill is given up.
 const BACKFILL_TRIES: u32 = 5;
 /// How often silence is checked.
@@ -67,8 +69,6 @@ const AGE_JITTER_SECS: i64 = 2;
 /// The counter byte wraps after 256 measurements; within half of that, an equal
 /// counter means the same measurement.
 const COUNTER_HALF_WRAP: i64 = 128;
-/// Assumed measurement interval when a frame carries none.
-const DEFAULT_INTERVAL_SECS: i64 = 60;
 
 /// Identifies one measurement of the sensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +104,9 @@ impl Seen {
         let drift = (other.captured_at - self.captured_at).num_seconds().abs();
         match (self.counter, other.counter) {
             (Some(a), Some(b)) => {
-                let interval = other.interval_s.map_or(DEFAULT_INTERVAL_SECS, i64::from);
+                let interval = other
+                    .interval_s
+                    .map_or(DEFAULT_INTERVAL.as_secs() as i64, i64::from);
                 a == b && drift < COUNTER_HALF_WRAP * interval.max(1)
             }
             // Without counters, only the time tells; within half an interval,
@@ -141,6 +143,8 @@ pub struct Device {
     storing: Vec<Seen>,
     /// Read over GATT rather than from advertisements.
     active: bool,
+    /// Advertisements have brought readings.
+    heard_readings: bool,
     info: Option<DeviceInfo>,
     rssi: Option<i16>,
     /// Measurement interval, once the sensor said.
@@ -184,6 +188,7 @@ impl Device {
     pub fn new(config: DeviceConfig) -> Self {
         Self {
             active: config.mode == DeviceMode::Active,
+            heard_readings: false,
             stored: config.stored,
             config,
             storing: Vec::new(),
@@ -216,6 +221,7 @@ impl Device {
         match adv.reading {
             Some((measurement, timing)) if !self.active => {
                 self.last_problem = None;
+                self.heard_readings = true;
                 self.measured(measurement, timing, Utc::now(), ctx);
             }
             Some(_) => {} // read over GATT by configuration
@@ -359,22 +365,9 @@ impl Device {
             Ok(done) => done,
             Err(err) => return self.failed("connect", &err.to_string(), ctx),
         };
-        // A read cut short leaves every field empty; read again next time.
-        let info = done
-            .info
-            .filter(|i| i.model.is_some() || i.serial.is_some());
-        if let Some(info) = info {
-            log::info!(
-                "sensor info device={} model={} serial={} firmware={}",
-                self.id(),
-                info.model.as_deref().unwrap_or("?"),
-                info.serial.as_deref().unwrap_or("?"),
-                info.firmware.as_deref().unwrap_or("?"),
-            );
-            self.info = Some(info);
-        }
+        self.note_info(done.info);
         self.config.kind = self.config.kind.or(done.kind);
-        let mut next = self.interval.unwrap_or(Duration::from_secs(60));
+        let mut next = self.interval.unwrap_or(DEFAULT_INTERVAL);
         match done.current {
             Some(Ok((measurement, timing, read_at))) => {
                 self.alive();
@@ -384,15 +377,34 @@ impl Device {
             Some(Err(err)) => return self.failed("read", &err.to_string(), ctx),
             None => {}
         }
+        // A gap found by this very read is backfilled right away.
+        let backfill_pending = self.backfill_since.is_some() && done.history.is_none();
         match done.history {
             Some(Ok(history)) => self.store_history(history, ctx),
             Some(Err(err)) => return self.backfill_failed(&err, ctx),
             None => {}
         }
         self.failures = 0;
-        if self.active {
+        if backfill_pending {
+            self.schedule(Duration::ZERO, ctx);
+        } else if self.active {
             self.schedule(next, ctx);
         }
+    }
+
+    fn note_info(&mut self, info: Option<DeviceInfo>) {
+        // A read cut short leaves every field empty; read again next time.
+        let Some(info) = info.filter(|i| i.model.is_some() || i.serial.is_some()) else {
+            return;
+        };
+        log::info!(
+            "sensor info device={} model={} serial={} firmware={}",
+            self.id(),
+            info.model.as_deref().unwrap_or("?"),
+            info.serial.as_deref().unwrap_or("?"),
+            info.firmware.as_deref().unwrap_or("?"),
+        );
+        self.info = Some(info);
     }
 
     /// Just after the sensor's next measurement.
@@ -429,7 +441,7 @@ impl Device {
             self.backfill_since = None;
             self.failures = 0;
             if self.active {
-                self.schedule(self.interval.unwrap_or(Duration::from_secs(60)), ctx);
+                self.schedule(self.interval.unwrap_or(DEFAULT_INTERVAL), ctx);
             }
             return;
         }
@@ -474,7 +486,7 @@ impl Device {
     }
 
     fn check_silence(&mut self, ctx: &mut Context<Self>) {
-        let interval = self.interval.unwrap_or(Duration::from_secs(60));
+        let interval = self.interval.unwrap_or(DEFAULT_INTERVAL);
         let silent = self.last_heard.elapsed();
         if silent >= interval * FORGET_INTERVALS {
             log::info!(
@@ -621,8 +633,7 @@ impl Actor for Device {
             DeviceMode::Active => self.schedule(Duration::ZERO, ctx),
             DeviceMode::Auto => {
                 ctx.run_later(PASSIVE_GRACE, |device, ctx| {
-                    let passive = device.stored.is_some_and(|s| s.counter.is_some());
-                    if !device.active && !passive && device.storing.is_empty() {
+                    if !device.active && !device.heard_readings {
                         log::info!("no readings in advertisements device={}", device.id());
                         device.active = true;
                         device.schedule(Duration::ZERO, ctx);
