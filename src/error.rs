@@ -14,6 +14,10 @@ pub enum Error {
     Unauthorized,
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("invalid parameter `{parameter}`: {reason}")]
+    InvalidParameter { parameter: String, reason: String },
+    #[error("{0}")]
+    NotFound(String),
     #[error("cannot open database {path}: {reason}")]
     DatabaseOpen { path: PathBuf, reason: String },
     #[error("cannot apply database migrations: {0}")]
@@ -27,11 +31,13 @@ pub enum Error {
 }
 
 /// The JSON body of every error response: `{"error": "<code>", "message":
-/// "<text>"}`.
+/// "<text>"}`, plus `"parameter"` when one request parameter is at fault.
 #[derive(Debug, Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: String,
+pub struct ErrorBody<'a> {
+    pub error: &'a str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<&'a str>,
 }
 
 impl Error {
@@ -40,6 +46,8 @@ impl Error {
         match self {
             Error::Unauthorized => "unauthorized",
             Error::BadRequest(_) => "bad_request",
+            Error::InvalidParameter { .. } => "invalid_parameter",
+            Error::NotFound(_) => "not_found",
             Error::DatabaseOpen { .. }
             | Error::Migration(_)
             | Error::Database(_)
@@ -59,16 +67,22 @@ impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
         match self {
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::BadRequest(_) | Error::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        let parameter = match self {
+            Error::InvalidParameter { parameter, .. } => Some(parameter.as_str()),
+            _ => None,
+        };
         let body = ErrorBody {
             error: self.code(),
             message: self.to_string(),
+            parameter,
         };
         HttpResponse::build(self.status_code()).json(body)
     }

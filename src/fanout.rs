@@ -19,6 +19,8 @@ use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use tokio::time::Sleep;
 
+use crate::metrics::{DropCause, Metrics};
+
 /// Encodes a text message as one complete, unmasked WebSocket frame.
 pub fn text_frame(text: &[u8]) -> Bytes {
     encode(text, OpCode::Text)
@@ -53,6 +55,7 @@ pub struct Outbox {
     session: u64,
     capacity: usize,
     state: Mutex<State>,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, Default)]
@@ -82,12 +85,14 @@ struct Closing {
 }
 
 impl Outbox {
-    /// An empty outbox for `session` holding at most `capacity` data frames.
-    pub fn new(session: u64, capacity: usize) -> Arc<Self> {
+    /// An empty outbox for `session` holding at most `capacity` data frames;
+    /// deliveries and drops are counted in `metrics`.
+    pub fn new(session: u64, capacity: usize, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Self {
             session,
             capacity: capacity.max(1),
             state: Mutex::new(State::default()),
+            metrics,
         })
     }
 
@@ -118,6 +123,9 @@ impl Outbox {
         let burst_started = state.dropped_in_burst == 1 && outcome == Pushed::DroppedOldest;
         wake(&mut state);
         drop(state);
+        if outcome == Pushed::DroppedOldest {
+            self.metrics.messages_dropped(DropCause::SlowClient, 1);
+        }
         if burst_started {
             log::warn!(
                 "session too slow, dropping its oldest messages session={} buffer={}",
@@ -196,7 +204,7 @@ impl Outbox {
         let frame = if state.close_sent {
             None
         } else {
-            next_frame(&mut state)
+            next_frame(&mut state, &self.metrics)
         };
         if frame.is_none() {
             if state.ended {
@@ -223,11 +231,15 @@ impl Outbox {
     fn detach(&self) {
         let mut state = self.lock();
         state.detached = true;
+        let undelivered = state.data.len() as u64;
         state.data.clear();
+        drop(state);
+        self.metrics
+            .messages_dropped(DropCause::Disconnected, undelivered);
     }
 }
 
-fn next_frame(state: &mut State) -> Option<Bytes> {
+fn next_frame(state: &mut State, metrics: &Metrics) -> Option<Bytes> {
     if let Some(close) = state.close.as_ref().filter(|c| !c.after_pending) {
         let frame = close.frame.clone();
         state.close_sent = true;
@@ -237,6 +249,7 @@ fn next_frame(state: &mut State) -> Option<Bytes> {
         return Some(frame);
     }
     if let Some(frame) = state.data.pop_front() {
+        metrics.message_sent();
         return Some(frame);
     }
     let frame = state.close.as_ref()?.frame.clone();
@@ -335,7 +348,7 @@ mod tests {
 
     #[test]
     fn a_full_outbox_drops_its_oldest_frames_and_counts_them() {
-        let outbox = Outbox::new(1, 3);
+        let outbox = Outbox::new(1, 3, Arc::default());
         let results: Vec<_> = (0..5)
             .map(|i| outbox.push(text_frame(&[b'0' + i])))
             .collect();
@@ -349,7 +362,7 @@ mod tests {
 
     #[test]
     fn control_frames_jump_the_queue_and_only_the_latest_pong_is_kept() {
-        let outbox = Outbox::new(1, 10);
+        let outbox = Outbox::new(1, 10, Arc::default());
         outbox.push(text_frame(b"a"));
         outbox.pong(b"1");
         outbox.pong(b"2");
@@ -362,7 +375,7 @@ mod tests {
 
     #[test]
     fn close_after_pending_delivers_queued_frames_first_then_ends() {
-        let outbox = Outbox::new(1, 10);
+        let outbox = Outbox::new(1, 10, Arc::default());
         outbox.push(text_frame(b"a"));
         outbox.close(CloseCode::Away.into(), true);
         assert_eq!(outbox.push(text_frame(b"b")), Pushed::Gone);
@@ -376,7 +389,7 @@ mod tests {
 
     #[test]
     fn immediate_close_skips_queued_frames() {
-        let outbox = Outbox::new(1, 10);
+        let outbox = Outbox::new(1, 10, Arc::default());
         outbox.push(text_frame(b"a"));
         outbox.close(CloseCode::Normal.into(), false);
         let frames = drain(&outbox);
@@ -386,7 +399,7 @@ mod tests {
 
     #[test]
     fn a_dropped_connection_refuses_further_frames() {
-        let outbox = Outbox::new(1, 10);
+        let outbox = Outbox::new(1, 10, Arc::default());
         drop(OutboxStream::new(outbox.clone()));
         assert_eq!(outbox.push(text_frame(b"a")), Pushed::Gone);
         assert!(outbox.is_finished());

@@ -25,6 +25,7 @@ pub mod db;
 pub mod error;
 pub mod fanout;
 pub mod gatt;
+pub mod metrics;
 pub mod protocol;
 pub mod radio;
 pub mod settings;

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr};
@@ -20,11 +21,13 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use socket2::{SockRef, TcpKeepalive};
 
+use crate::actors::archive::Archive;
 use crate::actors::persistence::{Flush, Persistence};
 use crate::actors::registry::{CloseAll, Registry};
-use crate::actors::scanner::{Scanner, StopScanning};
+use crate::actors::scanner::{Scanner, ScannerLinks, StopScanning};
 use crate::actors::session::KeepAlive;
 use crate::db::{self, models::Reading};
+use crate::metrics::Metrics;
 use crate::radio::{bluetooth::BluetoothRadio, simulated::SimulatedRadio, Radio};
 use crate::settings::{Backend, Settings};
 use crate::web::{self as routes, AppState};
@@ -59,18 +62,27 @@ struct Actors {
     scanner: Addr<Scanner>,
     persistence: Addr<Persistence>,
     registry: Addr<Registry>,
+    archive: Addr<Archive>,
+    metrics: Arc<Metrics>,
 }
 
 impl Application {
     /// Opens and migrates the database, starts the actors and binds the
     /// listener. Must run inside an actix system.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let latest = prepare_database(&settings.database_path)?;
+        let (latest, rows) = prepare_database(&settings.database_path)?;
+        let metrics = Arc::new(Metrics::new(rows));
+        let path = &settings.database_path;
         let registry = Registry::new(latest.clone()).start();
-        let persistence = Persistence::start(settings.database_path.clone(), registry.clone());
+        let persistence = Persistence::start(path.clone(), registry.clone(), metrics.clone());
+        let links = ScannerLinks {
+            persistence: persistence.clone(),
+            registry: registry.clone(),
+            metrics: metrics.clone(),
+        };
         let scanner = Scanner::new(
             radio(&settings),
-            persistence.clone(),
+            links,
             settings.devices.clone(),
             capture_times(&latest),
         );
@@ -78,6 +90,8 @@ impl Application {
             scanner: scanner.start(),
             persistence,
             registry,
+            archive: Archive::start(path.clone()),
+            metrics,
         };
         let listener = TcpListener::bind(settings.server.address)
             .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
@@ -111,7 +125,8 @@ impl Application {
     }
 }
 
-fn prepare_database(path: &Path) -> anyhow::Result<Vec<Reading>> {
+/// Migrates; returns the latest reading of each device and the row count.
+fn prepare_database(path: &Path) -> anyhow::Result<(Vec<Reading>, i64)> {
     let mut conn = db::open(path)?;
     let applied = db::migrate(&mut conn)?;
     if !applied.is_empty() {
@@ -119,7 +134,7 @@ fn prepare_database(path: &Path) -> anyhow::Result<Vec<Reading>> {
     }
     let count = db::count_readings(&mut conn)?;
     log::info!("database path={} readings={count}", path.display());
-    Ok(db::latest_per_device(&mut conn)?)
+    Ok((db::latest_per_device(&mut conn)?, count))
 }
 
 /// When each device's latest stored reading was captured.
@@ -141,6 +156,9 @@ fn radio(settings: &Settings) -> Box<dyn Radio> {
 fn app_state(settings: &Settings, actors: &Actors) -> web::Data<AppState> {
     web::Data::new(AppState {
         registry: actors.registry.clone(),
+        archive: actors.archive.clone(),
+        scanner: actors.scanner.clone(),
+        metrics: actors.metrics.clone(),
         api_key: settings.server.api_key.clone(),
         broadcast_buffer: settings.server.broadcast_buffer,
         keep_alive: KeepAlive {

@@ -12,13 +12,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::persistence::{Persistence, StoreHistory, StoreReading};
+use super::registry::{DeviceHeard, SensorStatus};
 use super::scanner::DeviceLost;
-use crate::db::models::{NewReading, Reading};
+use crate::db::{
+    self,
+    models::{NewReading, Reading},
+};
 use crate::error::Error;
 use crate::gatt::{self, DeviceInfo, History, HistoryRecord, ProcedureError};
+use crate::metrics::{BackfillOutcome, Metrics};
 use crate::protocol::history::{nsv_h_to_usv_h, nsv_to_msv, Parameter};
 use crate::protocol::{advertisement, Measurement, SensorKind, Timing};
 use crate::radio::{Gatt, GattError};
@@ -50,14 +55,14 @@ const READ_AFTER_MEASUREMENT: Duration = Duration::from_secs(3);
 const BACKOFF_FIRST: Duration = Duration::from_secs(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(600);
 /// Assumed measurement interval until the sensor tells.
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 /// Failed history downloads in a row before a backfill is given up.
 const BACKFILL_TRIES: u32 = 5;
 /// How often silence is checked.
 const SILENCE_CHECK: Duration = Duration::from_secs(1);
 /// Silent for this many intervals: stale. For this many: the actor stops
 /// (and a new one starts when the sensor is heard again).
-const STALE_INTERVALS: u32 = 3;
+pub const STALE_INTERVALS: u32 = 3;
 const FORGET_INTERVALS: u32 = 10;
 /// A gap between measurements of more than this many intervals means some
 /// were missed: backfill from the sensor's history.
@@ -131,6 +136,9 @@ pub struct DeviceConfig {
     pub gatt: Option<Arc<dyn Gatt>>,
     /// Told when the actor stops for the sensor's long absence.
     pub lost: Recipient<DeviceLost>,
+    /// Told what is known of the sensor whenever it is heard.
+    pub registry: Recipient<DeviceHeard>,
+    pub metrics: Arc<Metrics>,
     /// The latest measurement stored before this actor started.
     pub stored: Option<Seen>,
 }
@@ -146,10 +154,16 @@ pub struct Device {
     /// Advertisements have brought readings.
     heard_readings: bool,
     info: Option<DeviceInfo>,
+    /// The advertised name, once heard.
+    local_name: Option<String>,
+    /// From the advertisements.
+    firmware: Option<String>,
     rssi: Option<i16>,
     /// Measurement interval, once the sensor said.
     interval: Option<Duration>,
     last_heard: Instant,
+    /// `last_heard` on the wall clock, for the API.
+    last_seen: DateTime<Utc>,
     stale: bool,
     /// Missed measurements since this time are to be downloaded.
     backfill_since: Option<DateTime<Utc>>,
@@ -193,9 +207,12 @@ impl Device {
             config,
             storing: Vec::new(),
             info: None,
+            local_name: None,
+            firmware: None,
             rssi: None,
             interval: None,
             last_heard: Instant::now(),
+            last_seen: Utc::now(),
             stale: false,
             backfill_since: None,
             busy: false,
@@ -211,6 +228,9 @@ impl Device {
 
     fn heard(&mut self, msg: AdvertisementHeard, ctx: &mut Context<Self>) {
         self.rssi = msg.rssi.or(self.rssi);
+        if msg.local_name.is_some() {
+            self.local_name = msg.local_name.clone();
+        }
         self.alive();
         let Some(data) = msg.data else { return };
         let adv = match advertisement::decode(msg.local_name.as_deref(), &data) {
@@ -218,6 +238,7 @@ impl Device {
             Err(err) => return self.problem(format!("unreadable advertisement: {err}")),
         };
         self.config.kind.get_or_insert(adv.kind);
+        self.firmware = Some(adv.version.to_string());
         match adv.reading {
             Some((measurement, timing)) if !self.active => {
                 self.last_problem = None;
@@ -350,12 +371,16 @@ impl Device {
         if !job.current && job.history_since.is_none() {
             return;
         }
+        if job.history_since.is_some() {
+            self.config.metrics.backfill(BackfillOutcome::Started);
+        }
         self.busy = true;
         let exchange = run_job(gatt, job)
             .into_actor(self)
             .map(|result, device, ctx| {
                 device.busy = false;
                 device.job_done(result, ctx);
+                device.report();
             });
         ctx.spawn(exchange);
     }
@@ -438,6 +463,7 @@ impl Device {
                 "backfill given up device={} error={err} ({hint})",
                 self.id()
             );
+            self.config.metrics.backfill(BackfillOutcome::GivenUp);
             self.backfill_since = None;
             self.failures = 0;
             if self.active {
@@ -445,6 +471,7 @@ impl Device {
             }
             return;
         }
+        self.config.metrics.backfill(BackfillOutcome::Failed);
         self.failed("backfill", &err.to_string(), ctx);
     }
 
@@ -470,8 +497,12 @@ impl Device {
                         device.id()
                     );
                     device.backfill_since = None;
+                    device.config.metrics.backfill(BackfillOutcome::Done);
                 }
-                Err(err) => device.failed("backfill store", &err.to_string(), ctx),
+                Err(err) => {
+                    device.config.metrics.backfill(BackfillOutcome::Failed);
+                    device.failed("backfill store", &err.to_string(), ctx);
+                }
             }
         });
         ctx.spawn(done);
@@ -480,6 +511,7 @@ impl Device {
     /// The sensor was heard or read just now.
     fn alive(&mut self) {
         self.last_heard = Instant::now();
+        self.last_seen = Utc::now();
         if std::mem::take(&mut self.stale) {
             log::info!("sensor back device={}", self.id());
         }
@@ -510,6 +542,27 @@ impl Device {
                 silent.as_secs()
             );
         }
+    }
+
+    /// Tells the registry what is known of the sensor now.
+    fn report(&self) {
+        let info = self.info.as_ref();
+        let from_info =
+            |field: fn(&DeviceInfo) -> &Option<String>| info.and_then(|i| field(i).clone());
+        let status = SensorStatus {
+            device_id: self.config.device_id.clone(),
+            address: self.config.address.clone(),
+            name: self.local_name.clone().or_else(|| from_info(|i| &i.name)),
+            kind: self.config.kind,
+            firmware: self.firmware.clone().or_else(|| from_info(|i| &i.firmware)),
+            model: from_info(|i| &i.model),
+            serial: from_info(|i| &i.serial),
+            rssi: self.rssi,
+            interval_s: self.interval.map(|i| i.as_secs()),
+            active: self.active,
+            last_seen: self.last_seen,
+        };
+        self.config.registry.do_send(DeviceHeard(status));
     }
 
     fn problem(&mut self, text: String) {
@@ -592,7 +645,7 @@ fn empty_row(device_id: &str, captured_at: DateTime<Utc>) -> NewReading {
         pressure: None,
         battery: None,
         status: None,
-        captured_at: captured_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        captured_at: db::format_time(captured_at),
         radon: None,
         radiation_rate: None,
         radiation_total: None,
@@ -650,6 +703,7 @@ impl Handler<AdvertisementHeard> for Device {
 
     fn handle(&mut self, msg: AdvertisementHeard, ctx: &mut Context<Self>) {
         self.heard(msg, ctx);
+        self.report();
     }
 }
 

@@ -6,6 +6,8 @@
 //! arrival order.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 use diesel::SqliteConnection;
@@ -13,6 +15,7 @@ use diesel::SqliteConnection;
 use super::registry::{ReadingStored, Registry};
 use crate::db::{self, models::NewReading, models::Reading};
 use crate::error::Error;
+use crate::metrics::Metrics;
 
 /// Device → persistence: store one reading, then announce it to the registry.
 /// Returns the stored reading with its row id.
@@ -44,17 +47,19 @@ pub struct Persistence {
     path: PathBuf,
     conn: Option<SqliteConnection>,
     registry: Addr<Registry>,
+    metrics: Arc<Metrics>,
     /// The last write failed; cleared (and logged) by the next success.
     failing: bool,
 }
 
 impl Persistence {
     /// Starts the actor on its own thread, writing to the database at `path`.
-    pub fn start(path: PathBuf, registry: Addr<Registry>) -> Addr<Self> {
+    pub fn start(path: PathBuf, registry: Addr<Registry>, metrics: Arc<Metrics>) -> Addr<Self> {
         SyncArbiter::start(1, move || Persistence {
             path: path.clone(),
             conn: None,
             registry: registry.clone(),
+            metrics: metrics.clone(),
             failing: false,
         })
     }
@@ -63,6 +68,7 @@ impl Persistence {
     /// few seconds would otherwise repeat the same error line.
     fn failed(&mut self, err: &Error) {
         self.conn = None;
+        self.metrics.store_failed(err.to_string());
         if !std::mem::replace(&mut self.failing, true) {
             log::error!(
                 "cannot store readings path={} error={err}",
@@ -78,14 +84,21 @@ impl Persistence {
         }
     }
 
+    fn succeeded(&mut self) {
+        self.metrics.storage_ok();
+        if std::mem::take(&mut self.failing) {
+            log::info!("database writes work again path={}", self.path.display());
+        }
+    }
+
     fn store(&mut self, new: &NewReading) -> Result<Reading, Error> {
+        let started = Instant::now();
         let result = self
             .connection()
             .and_then(|conn| Ok(db::insert_reading(conn, new)?));
         let stored = result.inspect_err(|err| self.failed(err))?;
-        if std::mem::take(&mut self.failing) {
-            log::info!("database writes work again path={}", self.path.display());
-        }
+        self.metrics.reading_stored(started.elapsed());
+        self.succeeded();
         // Announced only after the commit: clients never see a reading that is
         // not stored.
         self.registry.do_send(ReadingStored(stored.clone()));
@@ -97,10 +110,15 @@ impl Persistence {
     fn store_history(&mut self, msg: &StoreHistory) -> Result<usize, Error> {
         let mut inserted = 0;
         for batch in msg.rows.chunks(HISTORY_BATCH) {
+            let started = Instant::now();
             let result = self
                 .connection()
                 .and_then(|conn| db::insert_missing(conn, batch, msg.tolerance));
-            inserted += result.inspect_err(|err| self.failed(err))?;
+            let batch_inserted = result.inspect_err(|err| self.failed(err))?;
+            self.metrics
+                .history_stored(batch_inserted, started.elapsed());
+            self.succeeded();
+            inserted += batch_inserted;
         }
         Ok(inserted)
     }

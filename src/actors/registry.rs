@@ -1,10 +1,11 @@
-//! The registry actor: latest reading per device, the subscribed sessions, and
-//! fan-out.
+//! The registry actor: latest reading and status of every device, the
+//! subscribed sessions, and fan-out.
 //!
 //! Each stored reading is serialized and framed once, then pushed into every
 //! matching session's bounded outbox. Subscribing copies the snapshot into the
 //! outbox and joins the live stream in one handler call, so no reading falls
-//! between the two or arrives twice.
+//! between the two or arrives twice. The REST API reads devices and the
+//! snapshot from here too, so both APIs tell the same story.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -12,16 +13,24 @@ use std::sync::Arc;
 use actix::prelude::*;
 use actix_http::ws::CloseCode;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::db::models::Reading;
+use super::device::{DEFAULT_INTERVAL, STALE_INTERVALS};
+use crate::db::{self, models::Reading};
 use crate::fanout::{text_frame, Outbox, Pushed};
+use crate::protocol::SensorKind;
 
 /// Persistence → registry: a reading was committed; send it to every
 /// subscriber.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct ReadingStored(pub Reading);
+
+/// Device → registry: the sensor was heard or read; what is known of it now.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct DeviceHeard(pub SensorStatus);
 
 /// Session → registry: deliver the snapshot, then live readings, into `outbox`.
 #[derive(Debug, Message)]
@@ -50,17 +59,77 @@ pub struct CloseAll;
 #[rtype(result = "usize")]
 pub struct CountSessions;
 
+/// REST → registry: every known device, by id.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<DeviceView>")]
+pub struct ListDevices;
+
+/// REST → registry: one device, if known.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<DeviceView>")]
+pub struct GetDevice(pub String);
+
+/// REST → registry: the snapshot a new WebSocket session would get, oldest
+/// first.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<Reading>")]
+pub struct LatestReadings {
+    /// Only these devices, or every device when `None`.
+    pub devices: Option<HashSet<String>>,
+}
+
 /// The WebSocket message for one reading: `{"device_id": …, "reading": {…}}`.
-#[derive(Serialize)]
-struct ReadingEvent<'a> {
-    device_id: &'a str,
-    reading: &'a Reading,
+#[derive(Debug, Serialize)]
+pub struct ReadingEvent<'a> {
+    pub device_id: &'a str,
+    pub reading: &'a Reading,
+}
+
+/// What a device actor knows of its sensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorStatus {
+    pub device_id: String,
+    pub address: String,
+    /// The advertised local name.
+    pub name: Option<String>,
+    pub kind: Option<SensorKind>,
+    pub firmware: Option<String>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub rssi: Option<i16>,
+    /// Measurement interval, once the sensor said.
+    pub interval_s: Option<u64>,
+    /// Read over GATT rather than from advertisements.
+    pub active: bool,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// One device as the REST API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceView {
+    pub id: String,
+    pub name: Option<String>,
+    pub kind: Option<&'static str>,
+    pub address: Option<String>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub firmware: Option<String>,
+    pub rssi: Option<i16>,
+    pub battery: Option<i32>,
+    /// `"passive"` or `"active"`; `None` until heard since the start.
+    pub mode: Option<&'static str>,
+    pub interval_s: Option<u64>,
+    /// When the sensor was last heard, else when its latest reading was taken.
+    pub last_seen: Option<String>,
+    /// Silent for more than [`STALE_INTERVALS`] measurement intervals.
+    pub stale: bool,
+    pub latest: Option<Reading>,
 }
 
 /// A device's latest reading, ready to send.
 #[derive(Debug, Clone)]
 struct Latest {
-    id: i32,
+    reading: Reading,
     frame: Bytes,
 }
 
@@ -78,10 +147,11 @@ impl Subscriber {
     }
 }
 
-/// Latest reading per device and the sessions to fan out to.
+/// Latest reading and status per device, and the sessions to fan out to.
 #[derive(Debug, Default)]
 pub struct Registry {
     latest: HashMap<String, Latest>,
+    sensors: HashMap<String, SensorStatus>,
     sessions: HashMap<u64, Subscriber>,
     /// Set by `CloseAll`: later subscribers get the snapshot, then a 1001
     /// close.
@@ -93,32 +163,33 @@ impl Registry {
     pub fn new(latest: Vec<Reading>) -> Self {
         let mut registry = Self::default();
         for reading in latest {
-            registry.remember(&reading);
+            registry.remember(reading);
         }
         registry
     }
 
-    fn remember(&mut self, reading: &Reading) -> Bytes {
-        let frame = encode(reading);
+    fn remember(&mut self, reading: Reading) -> Bytes {
+        let frame = encode(&reading);
+        let device_id = reading.device_id.clone();
         let latest = Latest {
-            id: reading.id,
+            reading,
             frame: frame.clone(),
         };
-        self.latest.insert(reading.device_id.clone(), latest);
+        self.latest.insert(device_id, latest);
         frame
     }
 
-    fn publish(&mut self, reading: &Reading) {
-        let frame = self.remember(reading);
+    fn publish(&mut self, reading: Reading) {
         log::debug!(
             "reading stored device={} id={}",
             reading.device_id,
             reading.id
         );
+        let device_id = reading.device_id.clone();
+        let frame = self.remember(reading);
         let mut gone = Vec::new();
         for (id, subscriber) in &self.sessions {
-            if subscriber.wants(&reading.device_id)
-                && subscriber.outbox.push(frame.clone()) == Pushed::Gone
+            if subscriber.wants(&device_id) && subscriber.outbox.push(frame.clone()) == Pushed::Gone
             {
                 gone.push(*id);
             }
@@ -128,15 +199,20 @@ impl Registry {
         }
     }
 
-    fn subscribe(&mut self, subscriber: Subscriber) {
+    /// The latest readings `devices` asks for, oldest first.
+    fn snapshot(&self, devices: Option<&HashSet<String>>) -> Vec<&Latest> {
         let mut snapshot: Vec<_> = self
             .latest
             .iter()
-            .filter(|(device, _)| subscriber.wants(device))
+            .filter(|(device, _)| devices.is_none_or(|set| set.contains(*device)))
             .map(|(_, latest)| latest)
             .collect();
-        snapshot.sort_by_key(|latest| latest.id);
-        for latest in snapshot {
+        snapshot.sort_by_key(|latest| latest.reading.id);
+        snapshot
+    }
+
+    fn subscribe(&mut self, subscriber: Subscriber) {
+        for latest in self.snapshot(subscriber.devices.as_ref()) {
             subscriber.outbox.push(latest.frame.clone());
         }
         if self.closing {
@@ -154,6 +230,75 @@ impl Registry {
             outbox.close(CloseCode::Away.into(), true);
         }
         outboxes
+    }
+
+    fn device_ids(&self) -> Vec<&String> {
+        let mut ids: Vec<_> = self.latest.keys().chain(self.sensors.keys()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    fn device(&self, id: &str, now: DateTime<Utc>) -> Option<DeviceView> {
+        let status = self.sensors.get(id);
+        let latest = self.latest.get(id).map(|l| &l.reading);
+        if status.is_none() && latest.is_none() {
+            return None;
+        }
+        let last_seen = status
+            .map(|s| s.last_seen)
+            .or_else(|| latest.and_then(|r| parse_time(&r.captured_at)));
+        let interval_s = status.and_then(|s| s.interval_s);
+        let interval = interval_s.unwrap_or(DEFAULT_INTERVAL.as_secs());
+        let stale_after = i64::try_from(interval * u64::from(STALE_INTERVALS)).unwrap_or(i64::MAX);
+        let stale = last_seen.is_none_or(|seen| (now - seen).num_seconds() > stale_after);
+        let kind = status
+            .and_then(|s| s.kind)
+            .or_else(|| SensorKind::from_local_name(id))
+            .or_else(|| latest.and_then(kind_of_reading));
+        Some(DeviceView {
+            id: id.to_owned(),
+            name: status.and_then(|s| s.name.clone()),
+            kind: kind.map(SensorKind::api_name),
+            address: status.map(|s| s.address.clone()),
+            model: status.and_then(|s| s.model.clone()),
+            serial: status.and_then(|s| s.serial.clone()),
+            firmware: status.and_then(|s| s.firmware.clone()),
+            rssi: status.and_then(|s| s.rssi),
+            battery: latest.and_then(|r| r.battery),
+            mode: status.map(|s| if s.active { "active" } else { "passive" }),
+            interval_s,
+            last_seen: last_seen.map(db::format_time),
+            stale,
+            latest: latest.cloned(),
+        })
+    }
+
+    fn devices(&self) -> Vec<DeviceView> {
+        let now = Utc::now();
+        let ids = self.device_ids();
+        ids.into_iter()
+            .filter_map(|id| self.device(id, now))
+            .collect()
+    }
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc())
+}
+
+/// A stored reading's kind, told by the values only that kind measures.
+fn kind_of_reading(reading: &Reading) -> Option<SensorKind> {
+    if reading.co2.is_some() {
+        Some(SensorKind::Aranet4)
+    } else if reading.radon.is_some() {
+        Some(SensorKind::Radon)
+    } else if reading.radiation_rate.is_some() || reading.radiation_total.is_some() {
+        Some(SensorKind::Radiation)
+    } else if reading.temperature.is_some() && reading.pressure.is_none() {
+        Some(SensorKind::Aranet2)
+    } else {
+        None
     }
 }
 
@@ -176,7 +321,40 @@ impl Handler<ReadingStored> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: ReadingStored, _: &mut Context<Self>) {
-        self.publish(&msg.0);
+        self.publish(msg.0);
+    }
+}
+
+impl Handler<DeviceHeard> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeviceHeard, _: &mut Context<Self>) {
+        self.sensors.insert(msg.0.device_id.clone(), msg.0);
+    }
+}
+
+impl Handler<ListDevices> for Registry {
+    type Result = MessageResult<ListDevices>;
+
+    fn handle(&mut self, _: ListDevices, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.devices())
+    }
+}
+
+impl Handler<GetDevice> for Registry {
+    type Result = Option<DeviceView>;
+
+    fn handle(&mut self, msg: GetDevice, _: &mut Context<Self>) -> Self::Result {
+        self.device(&msg.0, Utc::now())
+    }
+}
+
+impl Handler<LatestReadings> for Registry {
+    type Result = MessageResult<LatestReadings>;
+
+    fn handle(&mut self, msg: LatestReadings, _: &mut Context<Self>) -> Self::Result {
+        let snapshot = self.snapshot(msg.devices.as_ref());
+        MessageResult(snapshot.into_iter().map(|l| l.reading.clone()).collect())
     }
 }
 
@@ -256,7 +434,7 @@ mod tests {
     #[actix::test]
     async fn snapshot_then_live_without_gap_or_repeat() {
         let registry = Registry::new(vec![reading(3, "b"), reading(1, "a")]).start();
-        let outbox = Outbox::new(1, 100);
+        let outbox = Outbox::new(1, 100, Arc::default());
         registry.do_send(ReadingStored(reading(4, "a")));
         let subscribe = Subscribe {
             outbox: outbox.clone(),
@@ -270,7 +448,7 @@ mod tests {
     #[actix::test]
     async fn a_device_filter_applies_to_snapshot_and_live_readings() {
         let registry = Registry::new(vec![reading(1, "a"), reading(2, "b")]).start();
-        let outbox = Outbox::new(1, 100);
+        let outbox = Outbox::new(1, 100, Arc::default());
         let devices = Some(HashSet::from(["b".to_string()]));
         let subscribe = Subscribe {
             outbox: outbox.clone(),
@@ -285,7 +463,7 @@ mod tests {
     #[actix::test]
     async fn a_closed_connection_is_unsubscribed_on_the_next_reading() {
         let registry = Registry::default().start();
-        let outbox = Outbox::new(1, 100);
+        let outbox = Outbox::new(1, 100, Arc::default());
         let subscribe = Subscribe {
             outbox: outbox.clone(),
             devices: None,
@@ -300,7 +478,7 @@ mod tests {
     async fn a_session_subscribing_during_shutdown_gets_the_snapshot_then_a_close() {
         let registry = Registry::new(vec![reading(1, "a")]).start();
         registry.send(CloseAll).await.unwrap();
-        let outbox = Outbox::new(1, 100);
+        let outbox = Outbox::new(1, 100, Arc::default());
         let subscribe = Subscribe {
             outbox: outbox.clone(),
             devices: None,

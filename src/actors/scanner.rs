@@ -11,7 +11,9 @@ use tokio::sync::mpsc;
 
 use super::device::{AdvertisementHeard, Device, DeviceConfig, Seen, StopDevice};
 use super::persistence::Persistence;
+use super::registry::{DeviceHeard, Registry};
 use crate::gatt::characteristic::{SERVICE, SERVICE_OLD};
+use crate::metrics::Metrics;
 use crate::protocol::{SensorKind, MANUFACTURER_ID};
 use crate::radio::{Advertisement, EventStream, Gatt, Radio, RadioEvent, EVENT_QUEUE};
 use crate::settings::{DeviceMode, DeviceSettings};
@@ -22,6 +24,26 @@ use crate::settings::{DeviceMode, DeviceSettings};
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct StopScanning;
+
+/// Health → scanner: how the radio is doing.
+#[derive(Debug, Message)]
+#[rtype(result = "ScannerState")]
+pub struct GetScannerState;
+
+/// The radio as the scanner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ScannerState {
+    /// `"bluetooth"` or `"simulated"`.
+    pub backend: &'static str,
+    /// `"starting"`, `"scanning"` or `"down"` (`"stopped"` once the actor
+    /// is gone).
+    pub state: &'static str,
+    pub adapter: Option<String>,
+    /// Why the radio is down, while it is.
+    pub reason: Option<String>,
+    /// Sensors with a running device actor.
+    pub devices: usize,
+}
 
 /// Device → scanner: the sensor has been silent so long that its actor
 /// stopped; the next advertisement starts a new one.
@@ -37,8 +59,12 @@ pub struct DeviceLost {
 /// Owns the radio and the device actors.
 pub struct Scanner {
     radio: Option<Box<dyn Radio>>,
+    /// The radio's name, for health.
+    backend: &'static str,
     gatt: Option<Arc<dyn Gatt>>,
     persistence: Addr<Persistence>,
+    registry: Recipient<DeviceHeard>,
+    metrics: Arc<Metrics>,
     /// `[[devices]]`; when not empty, other sensors are ignored.
     configured: Vec<DeviceSettings>,
     /// Device actors by Bluetooth address.
@@ -49,6 +75,15 @@ pub struct Scanner {
     stored: HashMap<String, DateTime<Utc>>,
     /// Why the radio is down, while it is.
     down: Option<String>,
+    /// The adapter scanning, once one is.
+    adapter: Option<String>,
+}
+
+/// What the scanner talks to besides the radio.
+pub struct ScannerLinks {
+    pub persistence: Addr<Persistence>,
+    pub registry: Addr<Registry>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Scanner {
@@ -57,19 +92,38 @@ impl Scanner {
     /// again and can backfill what it missed.
     pub fn new(
         radio: Box<dyn Radio>,
-        persistence: Addr<Persistence>,
+        links: ScannerLinks,
         configured: Vec<DeviceSettings>,
         stored: HashMap<String, DateTime<Utc>>,
     ) -> Self {
         Self {
+            backend: radio.name(),
             radio: Some(radio),
             gatt: None,
-            persistence,
+            persistence: links.persistence,
+            registry: links.registry.recipient(),
+            metrics: links.metrics,
             configured,
             devices: HashMap::new(),
             ignored: HashSet::new(),
             stored,
             down: None,
+            adapter: None,
+        }
+    }
+
+    fn state(&self) -> ScannerState {
+        let state = match (&self.down, &self.adapter) {
+            (Some(_), _) => "down",
+            (None, Some(_)) => "scanning",
+            (None, None) => "starting",
+        };
+        ScannerState {
+            backend: self.backend,
+            state,
+            adapter: self.adapter.clone(),
+            reason: self.down.clone(),
+            devices: self.devices.len(),
         }
     }
 
@@ -128,6 +182,8 @@ impl Scanner {
             persistence: self.persistence.clone(),
             gatt: self.gatt.clone(),
             lost: ctx.address().recipient(),
+            registry: self.registry.clone(),
+            metrics: self.metrics.clone(),
             device_id: device_id.clone(),
             stored,
         };
@@ -136,6 +192,7 @@ impl Scanner {
     }
 
     fn radio_up(&mut self, adapter: &str) {
+        self.adapter = Some(adapter.to_owned());
         match self.down.take() {
             Some(_) => log::info!("bluetooth recovered adapter={adapter}"),
             None => log::info!("scanning adapter={adapter}"),
@@ -226,6 +283,14 @@ impl Handler<DeviceLost> for Scanner {
 
     fn handle(&mut self, msg: DeviceLost, _: &mut Context<Self>) {
         self.lost(msg);
+    }
+}
+
+impl Handler<GetScannerState> for Scanner {
+    type Result = MessageResult<GetScannerState>;
+
+    fn handle(&mut self, _: GetScannerState, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.state())
     }
 }
 

@@ -93,10 +93,8 @@ fn has_reading_near(
     let at = chrono::DateTime::parse_from_rfc3339(captured_at)
         .map_err(|err| Error::InvalidRow(format!("captured_at {captured_at:?}: {err}")))?
         .to_utc();
-    let format =
-        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    // Same fixed-width UTC format throughout, so text order is time order.
-    let window = readings::captured_at.between(format(at - tolerance), format(at + tolerance));
+    let window =
+        readings::captured_at.between(format_time(at - tolerance), format_time(at + tolerance));
     let query = readings::table.filter(readings::device_id.eq(device_id).and(window));
     Ok(diesel::select(diesel::dsl::exists(query)).get_result(conn)?)
 }
@@ -114,6 +112,67 @@ pub fn latest_per_device(conn: &mut SqliteConnection) -> QueryResult<Vec<Reading
          ORDER BY id",
     )
     .load(conn)
+}
+
+/// A row in newest-first order: pages continue after it. Rows with equal
+/// times are told apart by id, so a page never repeats or skips one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub captured_at: String,
+    pub id: i32,
+}
+
+/// One device's readings between two times (inclusive, `YYYY-MM-DDTHH:MM:SSZ`
+/// like the stored ones), newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadingsQuery {
+    pub device_id: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Only rows after this one in newest-first order.
+    pub after: Option<Position>,
+    pub limit: i64,
+}
+
+/// One page of `query`; served by the `(device_id, captured_at)` index, whose
+/// entries end with the row id.
+pub fn readings_page(
+    conn: &mut SqliteConnection,
+    query: &ReadingsQuery,
+) -> QueryResult<Vec<Reading>> {
+    use readings::dsl as r;
+    let mut select = r::readings
+        .filter(r::device_id.eq(&query.device_id))
+        .into_boxed();
+    if let Some(from) = &query.from {
+        select = select.filter(r::captured_at.ge(from));
+    }
+    if let Some(to) = &query.to {
+        select = select.filter(r::captured_at.le(to));
+    }
+    if let Some(after) = &query.after {
+        let earlier = r::captured_at.lt(&after.captured_at);
+        let tie = r::captured_at
+            .eq(&after.captured_at)
+            .and(r::id.lt(after.id));
+        select = select.filter(earlier.or(tie));
+    }
+    select
+        .order((r::captured_at.desc(), r::id.desc()))
+        .limit(query.limit)
+        .select(Reading::as_select())
+        .load(conn)
+}
+
+/// A time as stored in `captured_at`: UTC, whole seconds, `Z`; fixed width,
+/// so text order is time order.
+pub fn format_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Fails unless the database answers a query.
+pub fn ping(conn: &mut SqliteConnection) -> QueryResult<()> {
+    conn.batch_execute("SELECT 1")
 }
 
 /// How many readings are stored.

@@ -55,6 +55,16 @@ impl SensorKind {
         }
     }
 
+    /// The kind's name in the API and settings (`aranet4`, `aranet_radon`).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            SensorKind::Aranet4 => "aranet4",
+            SensorKind::Aranet2 => "aranet2",
+            SensorKind::Radiation => "aranet_radiation",
+            SensorKind::Radon => "aranet_radon",
+        }
+    }
+
     /// Recognises a local name such as `Aranet4 1A2B3`; `None` for others.
     pub fn from_local_name(name: &str) -> Option<SensorKind> {
         NAME_PREFIXES

@@ -58,6 +58,12 @@ impl Radio for SimulatedRadio {
 }
 
 async fn advertise(mut sensors: Vec<Sensor>, interval: Duration, events: mpsc::Sender<RadioEvent>) {
+    let up = RadioEvent::Up {
+        adapter: "simulated".into(),
+    };
+    if events.send(up).await.is_err() {
+        return;
+    }
     let mut ticks = tokio::time::interval(interval / 2);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -1,13 +1,20 @@
-//! API-key check for `/api/ws`: header `X-API-Key` or query `token`, in
-//! constant time.
+//! API-key check, in constant time: header `X-API-Key` (or `Authorization:
+//! Bearer`, which Prometheus sends) everywhere, and query `token` on `/api/ws`
+//! alone, since browsers cannot set headers on a WebSocket.
 
-use actix_web::HttpRequest;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest};
 use subtle::{Choice, ConstantTimeEq};
 
+use super::AppState;
 use crate::error::Error;
 
 /// Header that carries the API key.
 pub const API_KEY_HEADER: &str = "X-API-Key";
+const BEARER: &[u8] = b"Bearer ";
 
 /// Accepts the request when no key is configured or when it presents the key.
 pub fn authorize(
@@ -19,7 +26,11 @@ pub fn authorize(
         return Ok(());
     };
     let header = req.headers().get(API_KEY_HEADER).map(|v| v.as_bytes());
-    let presented = [header, token.map(str::as_bytes)];
+    let bearer = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(BEARER));
+    let presented = [header, bearer, token.map(str::as_bytes)];
     let accepted = presented
         .into_iter()
         .flatten()
@@ -29,6 +40,17 @@ pub fn authorize(
     } else {
         Err(Error::Unauthorized)
     }
+}
+
+/// Middleware of the REST endpoints: the key in a header, never in the URL.
+pub async fn require_key(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>();
+    let expected = state.and_then(|s| s.api_key.as_deref());
+    authorize(req.request(), None, expected)?;
+    next.call(req).await
 }
 
 /// Compares in time that depends only on the presented key's length, so
@@ -74,6 +96,11 @@ mod tests {
             authorize(&bare, None, Some("k")),
             Err(Error::Unauthorized)
         ));
+        let bearer = TestRequest::default()
+            .insert_header((AUTHORIZATION, "Bearer k+/="))
+            .to_http_request();
+        assert!(authorize(&bearer, None, Some("k+/=")).is_ok());
+        assert!(authorize(&bearer, None, Some("k+/")).is_err());
     }
 
     #[test]

@@ -1,24 +1,44 @@
-//! HTTP routes (actix-web): `/api/ws` today, plus JSON errors for everything
-//! unknown.
+//! HTTP routes (actix-web): the WebSocket stream, the REST API, metrics, the
+//! dashboard, and JSON errors for everything else.
+//!
+//! | route | module | key |
+//! |---|---|---|
+//! | `/api/ws` | `ws` | header or `?token=` |
+//! | `/api/health` | `health` | never |
+//! | `/api/devices…`, `/api/readings/latest` | `rest`, `export` (CSV) | header |
+//! | `/metrics` | `prometheus` | header |
+//! | `/`, `/assets/…` | `dashboard` | never (the page asks for data itself) |
 
 pub mod auth;
+pub mod dashboard;
+pub mod export;
+pub mod health;
+pub mod prometheus;
 pub mod query;
+pub mod rest;
 pub mod ws;
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use actix::Addr;
-use actix_web::dev::ServiceRequest;
-use actix_web::middleware::Logger;
-use actix_web::{web, HttpResponse};
-use serde_json::json;
+use actix_web::dev::{HttpServiceFactory, ServiceRequest};
+use actix_web::middleware::{from_fn, Logger};
+use actix_web::{web, FromRequest, Handler, HttpResponse, Responder};
 
+use crate::actors::archive::Archive;
 use crate::actors::registry::Registry;
+use crate::actors::scanner::Scanner;
 use crate::actors::session::KeepAlive;
+use crate::error::{Error, ErrorBody};
+use crate::metrics::Metrics;
 
 /// What every request handler shares.
 pub struct AppState {
     pub registry: Addr<Registry>,
+    pub archive: Addr<Archive>,
+    pub scanner: Addr<Scanner>,
+    pub metrics: Arc<Metrics>,
     pub api_key: Option<String>,
     pub broadcast_buffer: usize,
     pub keep_alive: KeepAlive,
@@ -31,16 +51,43 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let websocket = web::resource("/api/ws")
         .route(web::get().to(ws::connect))
         .default_service(web::to(method_not_allowed));
-    cfg.service(websocket).default_service(web::to(not_found));
+    let health = web::resource("/api/health")
+        .route(web::get().to(health::health))
+        .default_service(web::to(method_not_allowed));
+    cfg.service(websocket)
+        .service(health)
+        .service(protected("/api/devices", rest::devices))
+        .service(protected("/api/devices/{id}", rest::device))
+        .service(protected("/api/devices/{id}/readings", rest::readings))
+        .service(protected("/api/readings/latest", rest::latest))
+        .service(protected("/metrics", prometheus::metrics))
+        .configure(dashboard::routes)
+        .default_service(web::to(not_found));
 }
 
-async fn not_found() -> HttpResponse {
-    let body = json!({"error": "not_found", "message": "no such endpoint"});
-    HttpResponse::NotFound().json(body)
+/// A GET resource that needs the API key in a header.
+fn protected<F, Args>(path: &str, handler: F) -> impl HttpServiceFactory
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .wrap(from_fn(auth::require_key))
+        .route(web::get().to(handler))
+        .default_service(web::to(method_not_allowed))
+}
+
+async fn not_found() -> Result<HttpResponse, Error> {
+    Err(Error::NotFound("no such endpoint".into()))
 }
 
 async fn method_not_allowed() -> HttpResponse {
-    let body = json!({"error": "method_not_allowed", "message": "use GET"});
+    let body = ErrorBody {
+        error: "method_not_allowed",
+        message: "use GET".into(),
+        parameter: None,
+    };
     HttpResponse::MethodNotAllowed()
         .insert_header(("Allow", "GET"))
         .json(body)

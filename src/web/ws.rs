@@ -26,7 +26,7 @@ pub async fn connect(
     auth::authorize(&req, query.token.as_deref(), state.api_key.as_deref())?;
     let accept = accept_key(&req)?;
     let id = state.next_session.fetch_add(1, Ordering::Relaxed);
-    let outbox = Outbox::new(id, state.broadcast_buffer);
+    let outbox = Outbox::new(id, state.broadcast_buffer, state.metrics.clone());
     let devices = (!query.devices.is_empty()).then(|| query.devices.into_iter().collect());
     let peer = req
         .peer_addr()
