@@ -250,8 +250,9 @@ impl Registry {
             .or_else(|| latest.and_then(|r| parse_time(&r.captured_at)));
         let interval_s = status.and_then(|s| s.interval_s);
         let interval = interval_s.unwrap_or(DEFAULT_INTERVAL.as_secs());
-        let stale_after = i64::try_from(interval * u64::from(STALE_INTERVALS)).unwrap_or(i64::MAX);
-        let stale = last_seen.is_none_or(|seen| (now - seen).num_seconds() > stale_after);
+        let stale_after_ms = interval.saturating_mul(1000 * u64::from(STALE_INTERVALS));
+        let stale_after_ms = i64::try_from(stale_after_ms).unwrap_or(i64::MAX);
+        let stale = last_seen.is_none_or(|seen| (now - seen).num_milliseconds() >= stale_after_ms);
         let kind = status
             .and_then(|s| s.kind)
             .or_else(|| SensorKind::from_local_name(id))
@@ -458,6 +459,50 @@ mod tests {
         registry.send(ReadingStored(reading(3, "a"))).await.unwrap();
         registry.send(ReadingStored(reading(4, "b"))).await.unwrap();
         assert_eq!(queued_ids(&outbox).await, [2, 4]);
+    }
+
+    #[test]
+    fn a_device_known_only_from_storage_is_listed_with_its_kind_and_stale() {
+        let mut radon = reading(2, "Cellar");
+        (radon.co2, radon.radon) = (None, Some(80));
+        let registry = Registry::new(vec![reading(1, "Aranet4 1A2B3"), radon]);
+        let devices = registry.devices();
+        let kinds: Vec<_> = devices.iter().map(|d| (d.id.as_str(), d.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("Aranet4 1A2B3", Some("aranet4")),
+                ("Cellar", Some("aranet_radon"))
+            ]
+        );
+        let cellar = &devices[1];
+        assert_eq!(cellar.last_seen.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert!(cellar.stale, "not heard since 2026-01-01");
+        assert_eq!((cellar.address.as_ref(), cellar.mode), (None, None));
+        assert_eq!(cellar.latest.as_ref().map(|r| r.id), Some(2));
+    }
+
+    #[test]
+    fn a_device_heard_within_three_intervals_is_not_stale() {
+        let mut registry = Registry::default();
+        let now = Utc::now();
+        let status = |seconds_ago| SensorStatus {
+            device_id: "a".into(),
+            address: "AA:BB:CC:DD:EE:FF".into(),
+            name: None,
+            kind: Some(SensorKind::Aranet2),
+            firmware: None,
+            model: None,
+            serial: None,
+            rssi: Some(-70),
+            interval_s: Some(60),
+            active: false,
+            last_seen: now - chrono::TimeDelta::seconds(seconds_ago),
+        };
+        registry.sensors.insert("a".into(), status(179));
+        assert!(!registry.device("a", now).unwrap().stale);
+        registry.sensors.insert("a".into(), status(180));
+        assert!(registry.device("a", now).unwrap().stale);
     }
 
     #[actix::test]

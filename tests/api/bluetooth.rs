@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::bluez::{aranet_uuid, FakeBluez, Fault, History, SensorSpec};
-use crate::helpers::{next_json, next_messages, spawn_bluetooth, TestApp, Ws};
+use crate::helpers::{get_json, http_get, next_json, next_messages, spawn_bluetooth, TestApp, Ws};
 
 const ADAPTER_UP: &str = "scanning adapter=hci0";
 const ARANET_SERVICE: &str = "0000fce0-0000-1000-8000-00805f9b34fb";
@@ -254,6 +254,14 @@ async fn a_sensor_without_readings_in_adverts_is_read_over_gatt_after_each_measu
     assert_eq!(first["reading"]["status"], "Green");
     app.wait_for_log("model=Aranet4 serial=12345 firmware=v1.4.19")
         .await;
+    let listed = get_json(app.addr, "/api/devices/Aranet4%202AC71", &[]).await;
+    assert_eq!(listed["mode"], "active");
+    assert_eq!(
+        (&listed["model"], &listed["serial"]),
+        (&"Aranet4".into(), &"12345".into())
+    );
+    assert_eq!(listed["rssi"], -60);
+    assert!(listed["firmware"].is_string());
     // The sensor measures again; the next read comes just after it.
     bluez
         .set_value(address, &aranet_uuid(0x3001), aranet4_current(905, 4, 0))
@@ -317,6 +325,14 @@ async fn a_gap_is_backfilled_from_history_once_even_across_restarts() {
     let rows = rows_of(&app, device);
     assert_eq!(rows.len(), 12);
     assert_eq!(near_duplicates(&rows, 2), 0);
+    let (_, metrics) = http_get(app.addr, "/metrics", &[]).await;
+    for line in [
+        "aranet_backfills_total{outcome=\"done\"} 2",
+        "aranet_readings_stored_total{source=\"history\"} 9",
+        "aranet_readings_stored_total{source=\"live\"} 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
 }
 
 #[tokio::test]
@@ -426,8 +442,14 @@ async fn a_silent_sensor_turns_stale_then_gone_and_comes_back_when_heard() {
         .await;
     app.wait_for_log(&format!("sensor stale device={device}"))
         .await;
+    let target = format!("/api/devices/{}", device.replace(' ', "%20"));
+    let listed = get_json(app.addr, &target, &[]).await;
+    assert_eq!(listed["stale"], true, "{listed}");
+    assert_eq!(listed["address"], address);
     app.wait_for_log(&format!("sensor gone device={device}"))
         .await;
+    let listed = get_json(app.addr, &target, &[]).await;
+    assert_eq!(listed["stale"], true, "a gone sensor stays listed, stale");
     bluez
         .advertise(address, Some(aranet4_frame(510, 1, 0, 2)), -50)
         .await;
@@ -436,6 +458,7 @@ async fn a_silent_sensor_turns_stale_then_gone_and_comes_back_when_heard() {
     let mut ws = app.connect("").await;
     assert_eq!(next_json(&mut ws).await["reading"]["co2"], 510);
     assert_eq!(rows_of(&app, device).len(), 2);
+    assert_eq!(get_json(app.addr, &target, &[]).await["stale"], false);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aranet_service::db::models::Reading;
+use aranet_service::db::models::{NewReading, Reading};
 use diesel::prelude::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -307,6 +307,40 @@ pub async fn http_request(
     target: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String) {
+    let response = http_fetch(addr, method, target, headers).await;
+    (response.status, response.body)
+}
+
+/// A GET whose answer must be 200 with a JSON body.
+pub async fn get_json(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Value {
+    let (status, body) = http_get(addr, target, headers).await;
+    assert_eq!(status, 200, "GET {target}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {target}: {e}: {body}"))
+}
+
+/// An HTTP response: status, headers (names lower-case) and the body, with
+/// chunked transfer encoding undone.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let found = self.headers.iter().find(|(n, _)| n == name);
+        found.map(|(_, v)| v.as_str())
+    }
+}
+
+/// A plain HTTP/1.1 request without a body.
+pub async fn http_fetch(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Response {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let mut request =
         format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -319,14 +353,69 @@ pub async fn http_request(
     let read = tokio::time::timeout(WAIT, stream.read_to_end(&mut response)).await;
     read.expect("response in time").expect("read");
     let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
         .expect("status");
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
+    let headers: Vec<_> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The payload of a chunked body; panics on a body cut short (no last chunk).
+fn dechunk(mut rest: &str) -> String {
+    let mut body = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").expect("chunk size line");
+        let size = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+        if size == 0 {
+            return body;
+        }
+        body.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+}
+
+/// Readings to put into a database before a server starts on it.
+pub fn seed_readings(dir: &Path, rows: &[NewReading]) {
+    let path = dir.join("data/aranet.db");
+    let mut conn = aranet_service::db::open(&path).expect("open db");
+    aranet_service::db::migrate(&mut conn).expect("migrate");
+    for row in rows {
+        aranet_service::db::insert_reading(&mut conn, row).expect("insert");
+    }
+}
+
+/// An Aranet4 row of `device` at `captured_at` with `co2`.
+pub fn aranet4_row(device: &str, captured_at: &str, co2: i32) -> NewReading {
+    NewReading {
+        device_id: device.into(),
+        co2: Some(co2),
+        temperature: Some(21.5),
+        humidity: Some(40.0),
+        pressure: Some(1001.0),
+        battery: Some(90),
+        status: Some("Green".into()),
+        captured_at: captured_at.into(),
+        radon: None,
+        radiation_rate: None,
+        radiation_total: None,
+    }
 }

@@ -8,5 +8,6 @@ mod bluez;
 mod helpers;
 mod lifecycle;
 mod raw;
+mod rest;
 mod settings;
 mod stream;
