@@ -17,6 +17,7 @@ use std::time::Duration;
 use actix_http::ws::{CloseReason, OpCode, Parser};
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
+use tokio::sync::Notify;
 use tokio::time::Sleep;
 
 use crate::metrics::{DropCause, Metrics};
@@ -56,6 +57,8 @@ pub struct Outbox {
     capacity: usize,
     state: Mutex<State>,
     metrics: Arc<Metrics>,
+    /// Told when a data frame left, or the connection went.
+    room: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -93,12 +96,18 @@ impl Outbox {
             capacity: capacity.max(1),
             state: Mutex::new(State::default()),
             metrics,
+            room: Notify::new(),
         })
     }
 
     /// The session this outbox belongs to.
     pub fn session(&self) -> u64 {
         self.session
+    }
+
+    /// The most data frames it holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -166,6 +175,25 @@ impl Outbox {
                 after_pending,
             });
             wake(&mut state);
+            drop(state);
+            self.room.notify_one();
+        }
+    }
+
+    /// Waits until a data frame fits without dropping an older one, or the
+    /// connection is gone or closing (then [`Outbox::push`] says so). For
+    /// senders that can wait, like a replay from the database.
+    pub async fn wait_for_room(&self) {
+        loop {
+            let room = self.room.notified();
+            {
+                let state = self.lock();
+                let open = !state.detached && state.close.is_none();
+                if !open || state.data.len() < self.capacity {
+                    return;
+                }
+            }
+            room.await;
         }
     }
 
@@ -214,11 +242,15 @@ impl Outbox {
             return Poll::Pending;
         }
         let caught_up = state.data.is_empty() && state.dropped_in_burst > 0;
+        let room = state.data.len() < self.capacity;
         let dropped = std::mem::take(&mut state.dropped_in_burst);
         if !caught_up {
             state.dropped_in_burst = dropped;
         }
         drop(state);
+        if room {
+            self.room.notify_one();
+        }
         if caught_up {
             log::info!(
                 "session caught up session={} dropped={dropped}",
@@ -234,6 +266,7 @@ impl Outbox {
         let undelivered = state.data.len() as u64;
         state.data.clear();
         drop(state);
+        self.room.notify_one();
         self.metrics
             .messages_dropped(DropCause::Disconnected, undelivered);
     }

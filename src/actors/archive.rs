@@ -1,5 +1,5 @@
-//! The archive actor: reads stored readings for the REST API, on threads of
-//! its own with connections of their own.
+//! The archive actor: reads stored readings for the REST API and for
+//! WebSocket replays, on threads of its own with connections of their own.
 //!
 //! SQLite in WAL mode lets readers run beside the one writer (persistence), so
 //! a long export or a slow disk read never delays storing a live reading.
@@ -19,6 +19,25 @@ const READERS: usize = 2;
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<Reading>, Error>")]
 pub struct FetchReadings(pub ReadingsQuery);
+
+/// Session → archive: the next page of a replay, readings with an id above
+/// `after` in id order.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ReplayPage, Error>")]
+pub struct FetchAfter {
+    pub after: i32,
+    /// Only these devices, or every device when `None`.
+    pub devices: Option<Vec<String>>,
+    pub limit: i64,
+}
+
+/// One page of a replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayPage {
+    pub readings: Vec<Reading>,
+    /// The newest id in the database when the page was read.
+    pub newest_id: i32,
+}
 
 /// Health → archive: answered `Ok` when the database answers a query.
 #[derive(Debug, Message)]
@@ -67,6 +86,20 @@ impl Handler<FetchReadings> for Archive {
 
     fn handle(&mut self, msg: FetchReadings, _: &mut SyncContext<Self>) -> Self::Result {
         self.with_connection(|conn| db::readings_page(conn, &msg.0))
+    }
+}
+
+impl Handler<FetchAfter> for Archive {
+    type Result = Result<ReplayPage, Error>;
+
+    fn handle(&mut self, msg: FetchAfter, _: &mut SyncContext<Self>) -> Self::Result {
+        let devices = msg.devices.as_deref();
+        let (readings, newest_id) =
+            self.with_connection(|conn| db::readings_after(conn, msg.after, devices, msg.limit))?;
+        Ok(ReplayPage {
+            readings,
+            newest_id,
+        })
     }
 }
 

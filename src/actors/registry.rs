@@ -4,7 +4,9 @@
 //! Each stored reading is serialized and framed once, then pushed into every
 //! matching session's bounded outbox. Subscribing copies the snapshot into the
 //! outbox and joins the live stream in one handler call, so no reading falls
-//! between the two or arrives twice. The REST API reads devices and the
+//! between the two or arrives twice. A resuming session (`?since=`) replays
+//! from the database instead and joins with [`JoinLive`] once it has caught
+//! up with what was published. The REST API reads devices and the
 //! snapshot from here too, so both APIs tell the same story.
 
 use std::collections::{HashMap, HashSet};
@@ -39,6 +41,20 @@ pub struct Subscribe {
     pub outbox: Arc<Outbox>,
     /// Only these devices, or every device when `None`.
     pub devices: Option<HashSet<String>>,
+    /// The session replays from the database: no snapshot, and no live
+    /// readings until it sends [`JoinLive`].
+    pub replaying: bool,
+}
+
+/// Session → registry: the replay has delivered every stored reading up to
+/// id `after`; deliver live readings after it. Answers `false` when readings
+/// after `after` were published meanwhile: the replay fetches those first and
+/// asks again.
+#[derive(Debug, Message)]
+#[rtype(result = "bool")]
+pub struct JoinLive {
+    pub session: u64,
+    pub after: i32,
 }
 
 /// Session → registry: stop delivering to this session.
@@ -137,13 +153,18 @@ struct Latest {
 struct Subscriber {
     outbox: Arc<Outbox>,
     devices: Option<HashSet<String>>,
+    /// Still replaying: live readings are in the database for the replay.
+    replaying: bool,
+    /// Readings up to this id were delivered by a replay.
+    after: i32,
 }
 
 impl Subscriber {
-    fn wants(&self, device_id: &str) -> bool {
-        self.devices
-            .as_ref()
-            .is_none_or(|set| set.contains(device_id))
+    fn wants(&self, reading: &Reading) -> bool {
+        let device = &reading.device_id;
+        !self.replaying
+            && reading.id > self.after
+            && self.devices.as_ref().is_none_or(|set| set.contains(device))
     }
 }
 
@@ -153,6 +174,8 @@ pub struct Registry {
     latest: HashMap<String, Latest>,
     sensors: HashMap<String, SensorStatus>,
     sessions: HashMap<u64, Subscriber>,
+    /// Id of the newest reading published; ids grow in commit order.
+    last_published: i32,
     /// Set by `CloseAll`: later subscribers get the snapshot, then a 1001
     /// close.
     closing: bool,
@@ -163,13 +186,15 @@ impl Registry {
     pub fn new(latest: Vec<Reading>) -> Self {
         let mut registry = Self::default();
         for reading in latest {
+            registry.last_published = registry.last_published.max(reading.id);
             registry.remember(reading);
         }
         registry
     }
 
+    /// Keeps `reading` as its device's latest; returns its frame.
     fn remember(&mut self, reading: Reading) -> Bytes {
-        let frame = encode(&reading);
+        let frame = reading_frame(&reading);
         let device_id = reading.device_id.clone();
         let latest = Latest {
             reading,
@@ -185,17 +210,19 @@ impl Registry {
             reading.device_id,
             reading.id
         );
-        let device_id = reading.device_id.clone();
+        self.last_published = self.last_published.max(reading.id);
+        let wanting: Vec<_> = self
+            .sessions
+            .iter()
+            .filter(|(_, subscriber)| subscriber.wants(&reading))
+            .map(|(id, _)| *id)
+            .collect();
         let frame = self.remember(reading);
-        let mut gone = Vec::new();
-        for (id, subscriber) in &self.sessions {
-            if subscriber.wants(&device_id) && subscriber.outbox.push(frame.clone()) == Pushed::Gone
-            {
-                gone.push(*id);
+        for id in wanting {
+            let pushed = self.sessions.get(&id).map(|s| s.outbox.push(frame.clone()));
+            if pushed == Some(Pushed::Gone) {
+                self.sessions.remove(&id);
             }
-        }
-        for id in gone {
-            self.sessions.remove(&id);
         }
     }
 
@@ -212,8 +239,10 @@ impl Registry {
     }
 
     fn subscribe(&mut self, subscriber: Subscriber) {
-        for latest in self.snapshot(subscriber.devices.as_ref()) {
-            subscriber.outbox.push(latest.frame.clone());
+        if !subscriber.replaying {
+            for latest in self.snapshot(subscriber.devices.as_ref()) {
+                subscriber.outbox.push(latest.frame.clone());
+            }
         }
         if self.closing {
             subscriber.outbox.close(CloseCode::Away.into(), true);
@@ -221,6 +250,20 @@ impl Registry {
             self.sessions
                 .insert(subscriber.outbox.session(), subscriber);
         }
+    }
+
+    fn join_live(&mut self, msg: &JoinLive) -> bool {
+        let Some(subscriber) = self.sessions.get_mut(&msg.session) else {
+            return true; // gone: nothing left to replay for
+        };
+        if msg.after < self.last_published {
+            return false;
+        }
+        subscriber.replaying = false;
+        // Readings up to `after` may still be on their way here: the replay
+        // has them already.
+        subscriber.after = msg.after;
+        true
     }
 
     fn close_all(&mut self) -> Vec<Arc<Outbox>> {
@@ -303,7 +346,8 @@ fn kind_of_reading(reading: &Reading) -> Option<SensorKind> {
     }
 }
 
-fn encode(reading: &Reading) -> Bytes {
+/// The WebSocket frame of one reading, as every session gets it.
+pub fn reading_frame(reading: &Reading) -> Bytes {
     let event = ReadingEvent {
         device_id: &reading.device_id,
         reading,
@@ -366,7 +410,17 @@ impl Handler<Subscribe> for Registry {
         self.subscribe(Subscriber {
             outbox: msg.outbox,
             devices: msg.devices,
+            replaying: msg.replaying,
+            after: 0,
         });
+    }
+}
+
+impl Handler<JoinLive> for Registry {
+    type Result = bool;
+
+    fn handle(&mut self, msg: JoinLive, _: &mut Context<Self>) -> bool {
+        self.join_live(&msg)
     }
 }
 
@@ -440,6 +494,7 @@ mod tests {
         let subscribe = Subscribe {
             outbox: outbox.clone(),
             devices: None,
+            replaying: false,
         };
         registry.send(subscribe).await.unwrap();
         registry.send(ReadingStored(reading(5, "b"))).await.unwrap();
@@ -454,6 +509,7 @@ mod tests {
         let subscribe = Subscribe {
             outbox: outbox.clone(),
             devices,
+            replaying: false,
         };
         registry.send(subscribe).await.unwrap();
         registry.send(ReadingStored(reading(3, "a"))).await.unwrap();
@@ -512,6 +568,7 @@ mod tests {
         let subscribe = Subscribe {
             outbox: outbox.clone(),
             devices: None,
+            replaying: false,
         };
         registry.send(subscribe).await.unwrap();
         drop(OutboxStream::new(outbox));
@@ -527,6 +584,7 @@ mod tests {
         let subscribe = Subscribe {
             outbox: outbox.clone(),
             devices: None,
+            replaying: false,
         };
         registry.send(subscribe).await.unwrap();
         assert_eq!(queued_ids(&outbox).await, [1]);

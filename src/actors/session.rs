@@ -1,7 +1,8 @@
 //! The WebSocket session actor: one per connection.
 //!
 //! It reads the client's frames, keeps the connection alive, and joins the
-//! registry's fan-out. Everything it sends goes through its bounded [`Outbox`],
+//! registry's fan-out, after replaying stored readings when it resumes
+//! (`?since=`). Everything it sends goes through its bounded [`Outbox`],
 //! which the HTTP response body drains; the actor's own mailbox carries no
 //! readings.
 
@@ -17,11 +18,16 @@ use actix_http::ws::{CloseCode, CloseReason, Codec, Frame, ProtocolError};
 use actix_web::web::{Bytes, BytesMut, Payload};
 use futures_core::Stream;
 
-use super::registry::{Registry, Subscribe, Unsubscribe};
-use crate::fanout::Outbox;
+use super::archive::{Archive, FetchAfter};
+use super::registry::{reading_frame, JoinLive, Registry, Subscribe, Unsubscribe};
+use crate::error::Error;
+use crate::fanout::{Outbox, Pushed};
 
 /// Largest client frame accepted; clients have nothing large to say.
 const MAX_CLIENT_FRAME: usize = 16 * 1024;
+/// Most readings a replay reads from the database at once (fewer when the
+/// outbox is smaller).
+const REPLAY_PAGE: usize = 500;
 
 /// Connection settings for one session.
 #[derive(Debug, Clone, Copy)]
@@ -32,66 +38,91 @@ pub struct KeepAlive {
     pub client_timeout: Duration,
 }
 
+/// What a session is made of.
+pub struct SessionSetup {
+    pub outbox: Arc<Outbox>,
+    pub registry: Addr<Registry>,
+    pub archive: Addr<Archive>,
+    /// Only these devices, or every device when `None`.
+    pub devices: Option<HashSet<String>>,
+    /// Replay the stored readings with a larger id first, instead of the
+    /// snapshot.
+    pub since: Option<i32>,
+    pub peer: String,
+    pub keep_alive: KeepAlive,
+}
+
 /// One WebSocket connection.
 pub struct Session {
-    outbox: Arc<Outbox>,
-    registry: Addr<Registry>,
-    devices: Option<HashSet<String>>,
-    peer: String,
-    keep_alive: KeepAlive,
+    setup: SessionSetup,
     last_heard: Instant,
 }
 
 impl Session {
     /// Starts a session reading frames from `payload` and sending through
-    /// `outbox`.
-    pub fn start(
-        outbox: Arc<Outbox>,
-        registry: Addr<Registry>,
-        devices: Option<HashSet<String>>,
-        peer: String,
-        keep_alive: KeepAlive,
-        payload: Payload,
-    ) -> Addr<Self> {
+    /// its outbox.
+    pub fn start(setup: SessionSetup, payload: Payload) -> Addr<Self> {
         Session::create(move |ctx| {
             ctx.add_stream(ClientFrames::new(payload));
             Session {
-                outbox,
-                registry,
-                devices,
-                peer,
-                keep_alive,
+                setup,
                 last_heard: Instant::now(),
             }
         })
     }
 
     fn id(&self) -> u64 {
-        self.outbox.session()
+        self.setup.outbox.session()
     }
 
     fn check_alive(&mut self, ctx: &mut Context<Self>) {
-        if self.last_heard.elapsed() > self.keep_alive.client_timeout {
-            log::info!("session timed out session={} peer={}", self.id(), self.peer);
+        if self.last_heard.elapsed() > self.setup.keep_alive.client_timeout {
+            log::info!(
+                "session timed out session={} peer={}",
+                self.id(),
+                self.setup.peer
+            );
             let reason = CloseReason::from((CloseCode::Away, "idle timeout"));
             self.close_now(reason, ctx);
         } else {
-            self.outbox.ping(b"");
+            self.setup.outbox.ping(b"");
         }
     }
 
     /// Sends a close frame ahead of anything queued and ends the connection
     /// after it, without waiting for an answer.
     fn close_now(&mut self, reason: CloseReason, ctx: &mut Context<Self>) {
-        self.outbox.close(reason, false);
-        self.outbox.end();
+        self.setup.outbox.close(reason, false);
+        self.setup.outbox.end();
         ctx.stop();
+    }
+
+    fn start_replay(&mut self, since: i32, ctx: &mut Context<Self>) {
+        let replay = Replay {
+            outbox: self.setup.outbox.clone(),
+            archive: self.setup.archive.clone(),
+            registry: self.setup.registry.clone(),
+            devices: self
+                .setup
+                .devices
+                .as_ref()
+                .map(|d| d.iter().cloned().collect()),
+        };
+        let run = replay.run(since).into_actor(self);
+        ctx.spawn(run.map(|result, session, ctx| {
+            if let Err(err) = result {
+                // The client resumes from what it got when it reconnects.
+                log::warn!("replay failed session={} error={err}", session.id());
+                let reason = CloseReason::from((CloseCode::Error, "replay failed"));
+                session.close_now(reason, ctx);
+            }
+        }));
     }
 
     fn received(&mut self, frame: Frame, ctx: &mut Context<Self>) {
         self.last_heard = Instant::now();
         match frame {
-            Frame::Ping(payload) => self.outbox.pong(&payload),
+            Frame::Ping(payload) => self.setup.outbox.pong(&payload),
             Frame::Pong(_) => {}
             Frame::Text(_) | Frame::Binary(_) | Frame::Continuation(_) => {
                 // The API is one-way; clients that send keep-alive texts are
@@ -112,32 +143,40 @@ impl Actor for Session {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let devices = self
+            .setup
             .devices
             .as_ref()
             .map_or("all".into(), |d| d.len().to_string());
+        let since = self.setup.since.map_or("none".into(), |id| id.to_string());
         log::info!(
-            "session opened session={} peer={} devices={devices}",
+            "session opened session={} peer={} devices={devices} since={since}",
             self.id(),
-            self.peer
+            self.setup.peer
         );
-        self.registry.do_send(Subscribe {
-            outbox: self.outbox.clone(),
-            devices: self.devices.clone(),
+        self.setup.registry.do_send(Subscribe {
+            outbox: self.setup.outbox.clone(),
+            devices: self.setup.devices.clone(),
+            replaying: self.setup.since.is_some(),
         });
-        if let Some(interval) = self.keep_alive.ping_interval {
+        if let Some(since) = self.setup.since {
+            self.start_replay(since, ctx);
+        }
+        if let Some(interval) = self.setup.keep_alive.ping_interval {
             ctx.run_interval(interval, Self::check_alive);
         }
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        self.registry.do_send(Unsubscribe { session: self.id() });
-        self.outbox.close(CloseCode::Normal.into(), false);
-        self.outbox.end();
+        self.setup
+            .registry
+            .do_send(Unsubscribe { session: self.id() });
+        self.setup.outbox.close(CloseCode::Normal.into(), false);
+        self.setup.outbox.end();
         log::info!(
             "session closed session={} peer={} dropped={}",
             self.id(),
-            self.peer,
-            self.outbox.dropped()
+            self.setup.peer,
+            self.setup.outbox.dropped()
         );
     }
 }
@@ -159,6 +198,49 @@ impl StreamHandler<Result<Frame, ProtocolError>> for Session {
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+/// Sends the stored readings after an id, then joins the live stream.
+struct Replay {
+    outbox: Arc<Outbox>,
+    archive: Addr<Archive>,
+    registry: Addr<Registry>,
+    devices: Option<Vec<String>>,
+}
+
+impl Replay {
+    /// Pages through the database, waiting for the client to take each
+    /// reading before it queues another, so the outbox never drops one.
+    async fn run(self, since: i32) -> Result<(), Error> {
+        let limit = self.outbox.capacity().min(REPLAY_PAGE);
+        let mut after = since;
+        loop {
+            let fetch = FetchAfter {
+                after,
+                devices: self.devices.clone(),
+                limit: limit as i64,
+            };
+            let page = self.archive.send(fetch).await??;
+            let last_page = page.readings.len() < limit;
+            for reading in &page.readings {
+                self.outbox.wait_for_room().await;
+                if self.outbox.push(reading_frame(reading)) == Pushed::Gone {
+                    return Ok(());
+                }
+                after = reading.id;
+            }
+            if !last_page {
+                continue;
+            }
+            // Every reading of these devices up to the newest id was in the
+            // page; the registry has published those or will skip them.
+            after = after.max(page.newest_id);
+            let session = self.outbox.session();
+            if self.registry.send(JoinLive { session, after }).await? {
+                return Ok(());
+            }
+        }
     }
 }
 

@@ -164,6 +164,33 @@ pub fn readings_page(
         .load(conn)
 }
 
+/// Up to `limit` readings with an id above `after`, in id order, of
+/// `devices` only when given; and the newest id in the table then, which
+/// every later reading's id exceeds.
+pub fn readings_after(
+    conn: &mut SqliteConnection,
+    after: i32,
+    devices: Option<&[String]>,
+    limit: i64,
+) -> QueryResult<(Vec<Reading>, i32)> {
+    // One read transaction: the page and the newest id from one snapshot.
+    conn.transaction(|conn| {
+        let mut select = readings::table.filter(readings::id.gt(after)).into_boxed();
+        if let Some(devices) = devices {
+            select = select.filter(readings::device_id.eq_any(devices));
+        }
+        let page = select
+            .order(readings::id.asc())
+            .limit(limit)
+            .select(Reading::as_select())
+            .load(conn)?;
+        let newest = readings::table
+            .select(diesel::dsl::max(readings::id))
+            .first::<Option<i32>>(conn)?;
+        Ok((page, newest.unwrap_or(0)))
+    })
+}
+
 /// A time as stored in `captured_at`: UTC, whole seconds, `Z`; fixed width,
 /// so text order is time order.
 pub fn format_time(at: chrono::DateTime<chrono::Utc>) -> String {

@@ -18,6 +18,8 @@ use crate::error::Error;
 pub struct WsQuery {
     pub token: Option<String>,
     pub devices: Vec<String>,
+    /// Resume: replay the stored readings with a larger id first.
+    pub since: Option<i32>,
 }
 
 impl WsQuery {
@@ -29,11 +31,20 @@ impl WsQuery {
             match decode(key)?.as_ref() {
                 "token" => parsed.token = Some(decode(value)?.into_owned()),
                 "device" => parsed.devices.push(decode(value)?.into_owned()),
+                "since" => parsed.since = Some(parse_since(&decode(value)?)?),
                 _ => {}
             }
         }
         Ok(parsed)
     }
+}
+
+fn parse_since(text: &str) -> Result<i32, Error> {
+    let reason = "expected the id of a reading (a whole number, 0 for all)";
+    text.parse::<i32>()
+        .ok()
+        .filter(|id| *id >= 0)
+        .ok_or_else(|| invalid("since", reason))
 }
 
 /// The decoded parameters of a REST request, checked against the names the
@@ -179,6 +190,16 @@ mod tests {
         let query =
             WsQuery::parse("device=Aranet4%201A2B3&device=Aranet%E2%98%A2%2027DB3").unwrap();
         assert_eq!(query.devices, ["Aranet4 1A2B3", "Aranet\u{2622} 27DB3"]);
+    }
+
+    #[test]
+    fn since_is_a_reading_id() {
+        assert_eq!(WsQuery::parse("since=42").unwrap().since, Some(42));
+        assert_eq!(WsQuery::parse("").unwrap().since, None);
+        for bad in ["since=-1", "since=x", "since=", "since=99999999999"] {
+            let err = WsQuery::parse(bad).unwrap_err();
+            assert!(matches!(err, Error::InvalidParameter { .. }), "{bad}");
+        }
     }
 
     #[test]

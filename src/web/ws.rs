@@ -10,11 +10,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::query::WsQuery;
 use super::{auth, AppState};
-use crate::actors::session::Session;
+use crate::actors::session::{Session, SessionSetup};
 use crate::error::Error;
 use crate::fanout::{Outbox, OutboxStream};
 
-/// Upgrades the connection and streams the snapshot, then live readings.
+/// Upgrades the connection and streams the snapshot (or, with `?since=`, the
+/// stored readings after that id), then live readings.
 pub async fn connect(
     req: HttpRequest,
     payload: web::Payload,
@@ -31,15 +32,16 @@ pub async fn connect(
     let peer = req
         .peer_addr()
         .map_or_else(|| "unknown".into(), |a| a.to_string());
-    let registry = state.registry.clone();
-    Session::start(
-        outbox.clone(),
-        registry,
+    let setup = SessionSetup {
+        outbox: outbox.clone(),
+        registry: state.registry.clone(),
+        archive: state.archive.clone(),
         devices,
+        since: query.since,
         peer,
-        state.keep_alive,
-        payload,
-    );
+        keep_alive: state.keep_alive,
+    };
+    Session::start(setup, payload);
     Ok(HttpResponse::build(StatusCode::SWITCHING_PROTOCOLS)
         .upgrade("websocket")
         .insert_header((SEC_WEBSOCKET_ACCEPT, accept))

@@ -9,5 +9,6 @@ mod helpers;
 mod lifecycle;
 mod raw;
 mod rest;
+mod resume;
 mod settings;
 mod stream;
