@@ -39,6 +39,11 @@ pub struct Metrics {
     rows: AtomicI64,
     store_failures: AtomicU64,
     storage_fault: Mutex<Option<String>>,
+    /// Readings waiting for the database to take writes again.
+    queued: AtomicU64,
+    /// Readings dropped from a full storage queue.
+    lost: AtomicU64,
+    pruned: AtomicU64,
     messages_sent: AtomicU64,
     dropped_slow_client: AtomicU64,
     dropped_disconnected: AtomicU64,
@@ -73,6 +78,9 @@ impl Default for Metrics {
             rows: AtomicI64::new(0),
             store_failures: AtomicU64::new(0),
             storage_fault: Mutex::new(None),
+            queued: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+            pruned: AtomicU64::new(0),
             messages_sent: AtomicU64::new(0),
             dropped_slow_client: AtomicU64::new(0),
             dropped_disconnected: AtomicU64::new(0),
@@ -129,6 +137,33 @@ impl Metrics {
     /// Why the last write failed, while writes keep failing.
     pub fn storage_fault(&self) -> Option<String> {
         self.fault().clone()
+    }
+
+    pub fn set_queued(&self, count: usize) {
+        self.queued.store(count as u64, Ordering::Relaxed);
+    }
+
+    /// A queued reading was dropped to make room for a newer one.
+    pub fn reading_lost(&self) {
+        self.lost.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Retention deleted `count` rows.
+    pub fn readings_pruned(&self, count: usize) {
+        self.pruned.fetch_add(count as u64, Ordering::Relaxed);
+        self.rows.fetch_sub(count as i64, Ordering::Relaxed);
+    }
+
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    pub fn pruned(&self) -> u64 {
+        self.pruned.load(Ordering::Relaxed)
     }
 
     pub fn message_sent(&self) {

@@ -17,6 +17,10 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/server.toml";
 const ENV_PREFIX: &str = "ARANET";
 const ENV_SEPARATOR: &str = "__";
 const CLI_ORIGIN: &str = "command line";
+/// A century; beyond it a typo is likelier than intent.
+const MAX_RETENTION_DAYS: u32 = 36_500;
+/// Readings a storage outage may hold in memory (about 300 bytes each).
+const MAX_QUEUE_SIZE: usize = 1_000_000;
 
 /// Command-line values that override every other source.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +36,7 @@ pub struct Overrides {
 pub struct Settings {
     pub server: ServerSettings,
     pub database_path: PathBuf,
+    pub storage: StorageSettings,
     pub backend: Backend,
     /// Bluetooth adapter to use (`hci0`); `None` = the first.
     pub adapter: Option<String>,
@@ -54,6 +59,15 @@ pub struct ServerSettings {
     /// `None`: the server sends no pings and closes no silent client.
     pub ping_interval: Option<Duration>,
     pub client_timeout: Duration,
+}
+
+/// What is kept, and for how long (`[storage]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageSettings {
+    /// Readings older than this many days are deleted; `None` keeps all.
+    pub retention_days: Option<u32>,
+    /// Readings held in memory while the database refuses writes.
+    pub queue_size: usize,
 }
 
 /// Where sensor frames come from (`[scanner] backend`).
@@ -137,6 +151,7 @@ impl From<config::ConfigError> for SettingsError {
 struct RawSettings {
     server: RawServer,
     database: RawDatabase,
+    storage: RawStorage,
     scanner: RawScanner,
     simulator: RawSimulator,
     devices: Vec<RawDevice>,
@@ -156,6 +171,13 @@ struct RawServer {
 #[serde(default)]
 struct RawDatabase {
     path: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawStorage {
+    retention_days: i64,
+    queue_size: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -208,6 +230,10 @@ impl Default for RawSettings {
             database: RawDatabase {
                 path: "data/aranet.db".into(),
             },
+            storage: RawStorage {
+                retention_days: 0,
+                queue_size: 10_000,
+            },
             scanner: RawScanner {
                 backend: "bluetooth".into(),
                 adapter: String::new(),
@@ -238,6 +264,12 @@ impl Default for RawServer {
 impl Default for RawDatabase {
     fn default() -> Self {
         RawSettings::default().database
+    }
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        RawSettings::default().storage
     }
 }
 
@@ -434,6 +466,7 @@ impl Validator<'_> {
         Ok(Settings {
             server: self.server(raw.server)?,
             database_path: self.database_path(raw.database.path)?,
+            storage: self.storage(raw.storage)?,
             backend: self.backend(&raw.scanner.backend)?,
             adapter: self.adapter(raw.scanner.adapter)?,
             devices: self.devices(raw.devices)?,
@@ -493,6 +526,25 @@ impl Validator<'_> {
             return Err(self.invalid("database.path", reason));
         }
         Ok(PathBuf::from(path))
+    }
+
+    fn storage(&self, raw: RawStorage) -> Result<StorageSettings, SettingsError> {
+        let days = u32::try_from(raw.retention_days)
+            .ok()
+            .filter(|d| *d <= MAX_RETENTION_DAYS);
+        let Some(days) = days else {
+            let reason = format!("must be 0 (keep everything) to {MAX_RETENTION_DAYS} days");
+            return Err(self.invalid("storage.retention_days", &reason));
+        };
+        let queue_size = self.positive("storage.queue_size", raw.queue_size)?;
+        if queue_size > MAX_QUEUE_SIZE {
+            let reason = format!("must be at most {MAX_QUEUE_SIZE}");
+            return Err(self.invalid("storage.queue_size", &reason));
+        }
+        Ok(StorageSettings {
+            retention_days: (days > 0).then_some(days),
+            queue_size,
+        })
     }
 
     fn backend(&self, name: &str) -> Result<Backend, SettingsError> {
@@ -814,6 +866,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("`scanner.adapter`"), "{err}");
+    }
+
+    #[test]
+    fn storage_retention_and_queue_are_checked() {
+        let file = write_file("[storage]\nretention_days = 30\nqueue_size = 50\n");
+        let settings = load(Some(file.path()), &[], Overrides::default()).unwrap();
+        let expected = StorageSettings {
+            retention_days: Some(30),
+            queue_size: 50,
+        };
+        assert_eq!(settings.storage, expected);
+        assert_eq!(Settings::defaults().storage.retention_days, None);
+        for (text, key) in [
+            ("retention_days = -1", "`storage.retention_days` = -1"),
+            (
+                "retention_days = 100000",
+                "`storage.retention_days` = 100000",
+            ),
+            ("queue_size = 0", "`storage.queue_size` = 0"),
+            ("queue_size = 2000000", "`storage.queue_size` = 2000000"),
+        ] {
+            let file = write_file(&format!("[storage]\n{text}\n"));
+            let err = load(Some(file.path()), &[], Overrides::default()).unwrap_err();
+            assert!(err.contains(key), "{err}");
+            assert!(err.contains(&file_name(&file)), "{err}");
+        }
     }
 
     #[test]

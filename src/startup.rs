@@ -74,7 +74,12 @@ impl Application {
         let metrics = Arc::new(Metrics::new(rows));
         let path = &settings.database_path;
         let registry = Registry::new(latest.clone()).start();
-        let persistence = Persistence::start(path.clone(), registry.clone(), metrics.clone());
+        let persistence = Persistence::start(
+            path.clone(),
+            settings.storage.clone(),
+            registry.clone(),
+            metrics.clone(),
+        );
         let links = ScannerLinks {
             persistence: persistence.clone(),
             registry: registry.clone(),
@@ -112,6 +117,7 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then shuts down in order.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        survive_file_size_limit()?;
         let handle = self.server.handle();
         let mut server = actix_rt::spawn(self.server);
         tokio::select! {
@@ -209,6 +215,20 @@ fn tune_socket(connection: &dyn Any, unacknowledged_limit: Duration) {
     if let Err(err) = tuned {
         log::warn!("cannot tune connection socket error={err}");
     }
+}
+
+/// A write past the file size limit (`ulimit -f`) raises SIGXFSZ, which ends
+/// the process by default. Handled, the write fails with `EFBIG` instead, and
+/// readings wait in the storage queue as on a full disk.
+fn survive_file_size_limit() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut limit = signal(SignalKind::from_raw(libc::SIGXFSZ))?;
+    actix_rt::spawn(async move {
+        while limit.recv().await.is_some() {
+            log::debug!("file size limit reached");
+        }
+    });
+    Ok(())
 }
 
 async fn shutdown_signal() -> std::io::Result<&'static str> {

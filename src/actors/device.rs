@@ -14,13 +14,10 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::persistence::{Persistence, StoreHistory, StoreReading};
+use super::persistence::{Persistence, StoreHistory, StoreReading, Stored};
 use super::registry::{DeviceHeard, SensorStatus};
 use super::scanner::DeviceLost;
-use crate::db::{
-    self,
-    models::{NewReading, Reading},
-};
+use crate::db::{self, models::NewReading};
 use crate::error::Error;
 use crate::gatt::{self, DeviceInfo, History, HistoryRecord, ProcedureError};
 use crate::metrics::{BackfillOutcome, Metrics};
@@ -320,12 +317,13 @@ impl Device {
         self.storing.push(seen);
         let request = self.config.persistence.send(StoreReading(reading));
         let done = request.into_actor(self).map(move |result, device, _| {
-            device.stored(seen, result.map_err(Error::from).and_then(|r| r));
+            device.stored(seen, result.map_err(Error::from));
         });
         ctx.spawn(done);
     }
 
-    fn stored(&mut self, seen: Seen, result: Result<Reading, Error>) {
+    /// Committed or queued, the measurement is persistence's to store now.
+    fn stored(&mut self, seen: Seen, result: Result<Stored, Error>) {
         self.storing.retain(|s| *s != seen);
         match result {
             Ok(_)
@@ -336,7 +334,8 @@ impl Device {
                 self.stored = Some(seen);
             }
             Ok(_) => {}
-            // Persistence logged the cause; the next re-advertisement retries.
+            // Persistence is gone (shutting down); the next re-advertisement
+            // retries.
             Err(err) => log::debug!("store failed device={} error={err}", self.id()),
         }
     }

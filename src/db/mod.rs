@@ -53,12 +53,18 @@ pub fn migrate(conn: &mut SqliteConnection) -> Result<Vec<String>, Error> {
     Ok(applied.iter().map(ToString::to_string).collect())
 }
 
-/// Stores one reading and returns it with its row id.
+/// Stores one reading and returns it with its row id, once committed.
+///
+/// In its own transaction: an `INSERT … RETURNING` in autocommit mode hands
+/// back the row before its implicit commit, and a failing commit (a full
+/// disk) would go unreported; an explicit `COMMIT` reports it.
 pub fn insert_reading(conn: &mut SqliteConnection, new: &NewReading) -> QueryResult<Reading> {
-    diesel::insert_into(readings::table)
-        .values(new)
-        .returning(Reading::as_returning())
-        .get_result(conn)
+    conn.immediate_transaction(|conn| {
+        diesel::insert_into(readings::table)
+            .values(new)
+            .returning(Reading::as_returning())
+            .get_result(conn)
+    })
 }
 
 /// Stores the rows that have no stored reading within `tolerance` seconds of
@@ -191,6 +197,22 @@ pub fn readings_after(
     })
 }
 
+/// Deletes up to `limit` readings captured before `cutoff`; returns how many.
+pub fn delete_older_than(
+    conn: &mut SqliteConnection,
+    cutoff: &str,
+    limit: i64,
+) -> QueryResult<usize> {
+    use diesel::sql_types::{BigInt, Text};
+    diesel::sql_query(
+        "DELETE FROM readings WHERE id IN \
+         (SELECT id FROM readings WHERE captured_at < ? LIMIT ?)",
+    )
+    .bind::<Text, _>(cutoff)
+    .bind::<BigInt, _>(limit)
+    .execute(conn)
+}
+
 /// A time as stored in `captured_at`: UTC, whole seconds, `Z`; fixed width,
 /// so text order is time order.
 pub fn format_time(at: chrono::DateTime<chrono::Utc>) -> String {
@@ -232,7 +254,7 @@ mod tests {
     fn ids_are_assigned_in_order_and_latest_is_per_device() {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = open(&dir.path().join("sub/test.db")).unwrap();
-        assert_eq!(migrate(&mut conn).unwrap().len(), 1);
+        assert_eq!(migrate(&mut conn).unwrap().len(), 2);
         let first = insert_reading(&mut conn, &reading("a", 400)).unwrap();
         insert_reading(&mut conn, &reading("b", 500)).unwrap();
         let third = insert_reading(&mut conn, &reading("a", 600)).unwrap();

@@ -32,6 +32,10 @@ struct Health {
 struct DatabaseHealth {
     ok: bool,
     readings: i64,
+    /// Readings waiting for the database to take writes again.
+    queued: u64,
+    /// Readings dropped from a full queue since the start.
+    lost: u64,
     /// Why reads or writes fail, while they do.
     error: Option<String>,
 }
@@ -72,14 +76,18 @@ async fn database(state: &AppState) -> DatabaseHealth {
         Ok(Err(err)) => Some(format!("reader unavailable: {err}")),
         Err(_) => Some(format!("no answer within {DATABASE_TIMEOUT:?}")),
     };
-    let write_error = state
-        .metrics
-        .storage_fault()
-        .map(|e| format!("writes fail: {e}"));
+    let queued = state.metrics.queued();
+    let write_error = match state.metrics.storage_fault() {
+        Some(err) => Some(format!("writes fail, {queued} readings queued: {err}")),
+        None if queued > 0 => Some(format!("{queued} queued readings being stored")),
+        None => None,
+    };
     let error = read_error.or(write_error);
     DatabaseHealth {
         ok: error.is_none(),
         readings: state.metrics.rows(),
+        queued,
+        lost: state.metrics.lost(),
         error,
     }
 }

@@ -167,6 +167,23 @@ fn service_metrics(out: &mut Exposition, m: &Metrics) {
     let failures = "aranet_database_write_failures_total";
     out.family(failures, "counter", "Database writes that failed");
     out.sample(failures, &[], m.store_failures() as f64);
+    let queue = "aranet_storage_queue_length";
+    out.family(
+        queue,
+        "gauge",
+        "Readings waiting for the database to take writes again",
+    );
+    out.sample(queue, &[], m.queued() as f64);
+    let lost = "aranet_readings_lost_total";
+    out.family(
+        lost,
+        "counter",
+        "Readings dropped from a full storage queue",
+    );
+    out.sample(lost, &[], m.lost() as f64);
+    let pruned = "aranet_readings_pruned_total";
+    out.family(pruned, "counter", "Readings deleted by retention");
+    out.sample(pruned, &[], m.pruned() as f64);
     out.histogram(
         "aranet_database_write_seconds",
         "Time to commit a reading or a batch of history",

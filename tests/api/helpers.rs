@@ -39,6 +39,8 @@ pub struct Options {
     pub sensors: Vec<&'static str>,
     pub ping_interval_ms: u64,
     pub client_timeout_ms: u64,
+    /// Appended to the settings file, for sections of its own.
+    pub extra_toml: String,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             sensors: ALL_KINDS.to_vec(),
             ping_interval_ms: 30_000,
             client_timeout_ms: 90_000,
+            extra_toml: String::new(),
         }
     }
 }
@@ -63,12 +66,13 @@ impl Options {
         let sensors: Vec<String> = self.sensors.iter().map(|s| format!("{s:?}")).collect();
         format!(
             "[server]\nbroadcast_buffer = {}\nping_interval_ms = {}\nclient_timeout_ms = {}\n{key}\
-             [simulator]\ninterval_ms = {}\nsensors = [{}]\n",
+             [simulator]\ninterval_ms = {}\nsensors = [{}]\n{}",
             self.broadcast_buffer,
             self.ping_interval_ms,
             self.client_timeout_ms,
             self.interval_ms,
-            sensors.join(", ")
+            sensors.join(", "),
+            self.extra_toml
         )
     }
 }
@@ -233,6 +237,11 @@ impl TestApp {
                 self.logs().join("\n")
             ),
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
     }
 
     pub fn database_path(&self) -> PathBuf {

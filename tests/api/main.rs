@@ -11,4 +11,5 @@ mod raw;
 mod rest;
 mod resume;
 mod settings;
+mod storage;
 mod stream;

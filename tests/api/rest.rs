@@ -395,7 +395,7 @@ async fn health_reports_database_scanner_and_sessions() {
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(
         health["database"],
-        json!({"ok": true, "readings": 7, "error": null})
+        json!({"ok": true, "readings": 7, "queued": 0, "lost": 0, "error": null})
     );
     assert_eq!(health["scanner"]["backend"], "simulated");
     assert!(health["uptime_s"].is_u64());
