@@ -1,6 +1,6 @@
 //! The Rust client from `../shared/spec/websocket-api.txt`, unchanged but for
 //! restored indentation and the lint allowance below (it never reads some
-//! fields it declares). `.ci/spec-clients` runs it against the release binary
+//! fields it declares). `.ci/real-clients` runs it against the release binary
 //! on localhost:8080.
 #![allow(dead_code)]
 
