@@ -17,6 +17,8 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/server.toml";
 const ENV_PREFIX: &str = "ARANET";
 const ENV_SEPARATOR: &str = "__";
 const CLI_ORIGIN: &str = "command line";
+/// Shorter keys can be guessed.
+const MIN_API_KEY_CHARS: usize = 16;
 /// A century; beyond it a typo is likelier than intent.
 const MAX_RETENTION_DAYS: u32 = 36_500;
 /// Readings a storage outage may hold in memory (about 300 bytes each).
@@ -59,6 +61,11 @@ pub struct ServerSettings {
     /// `None`: the server sends no pings and closes no silent client.
     pub ping_interval: Option<Duration>,
     pub client_timeout: Duration,
+    /// WebSocket sessions open at once; more are refused with 503.
+    pub max_sessions: usize,
+    /// Browser origins (`http://host:port`) allowed to open `/api/ws`; `None`
+    /// allows any.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// What is kept, and for how long (`[storage]`).
@@ -165,6 +172,9 @@ struct RawServer {
     api_key: Option<String>,
     ping_interval_ms: i64,
     client_timeout_ms: i64,
+    max_sessions: i64,
+    #[serde(deserialize_with = "list_or_commas")]
+    allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -257,6 +267,8 @@ impl Default for RawServer {
             api_key: None,
             ping_interval_ms: 30_000,
             client_timeout_ms: 90_000,
+            max_sessions: 100,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -489,6 +501,8 @@ impl Validator<'_> {
         Ok(ServerSettings {
             broadcast_buffer: self.positive("server.broadcast_buffer", raw.broadcast_buffer)?,
             api_key: self.api_key(raw.api_key)?,
+            max_sessions: self.positive("server.max_sessions", raw.max_sessions)?,
+            allowed_origins: self.origins(raw.allowed_origins)?,
             bind: raw.bind,
             address,
             ping_interval,
@@ -509,12 +523,33 @@ impl Validator<'_> {
         match key {
             Some(key) if key.is_empty() => Ok(None),
             Some(key) if key.trim() != key || key.chars().any(char::is_control) => Err(self
-                .invalid(
+                .invalid_secret(
                     "server.api_key",
                     "must not contain spaces at either end or control characters",
                 )),
+            Some(key) if key.chars().count() < MIN_API_KEY_CHARS => {
+                let reason = format!("must be at least {MIN_API_KEY_CHARS} characters long");
+                Err(self.invalid_secret("server.api_key", &reason))
+            }
             other => Ok(other),
         }
+    }
+
+    fn origins(&self, origins: Vec<String>) -> Result<Option<Vec<String>>, SettingsError> {
+        if origins.is_empty() {
+            return Ok(None);
+        }
+        let mut normalised = Vec::with_capacity(origins.len());
+        for (i, origin) in origins.iter().enumerate() {
+            let Some(origin) = normalise_origin(origin) else {
+                let reason = "expected an origin like \"http://192.168.1.5:8080\" \
+                              (scheme, host and optional port; no path)";
+                let key = format!("server.allowed_origins[{i}]");
+                return Err(self.invalid_item("server.allowed_origins", &key, origin, reason));
+            };
+            normalised.push(origin);
+        }
+        Ok(Some(normalised))
     }
 
     fn database_path(&self, path: String) -> Result<PathBuf, SettingsError> {
@@ -644,11 +679,26 @@ impl Validator<'_> {
     /// Like [`Validator::invalid`], for a value inside a list (whose origin
     /// the config crate does not keep per element).
     fn invalid_entry(&self, key: &str, value: &str, reason: &str) -> SettingsError {
-        let list = lookup(self.config, "devices");
+        self.invalid_item("devices", key, value, reason)
+    }
+
+    fn invalid_item(&self, list: &str, key: &str, value: &str, reason: &str) -> SettingsError {
+        let list = lookup(self.config, list);
         SettingsError::Invalid {
             key: key.to_owned(),
             value: format!("{value:?}"),
             origin: list.map_or_else(|| "defaults".into(), show_origin),
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// Like [`Validator::invalid`], without showing the value.
+    fn invalid_secret(&self, key: &str, reason: &str) -> SettingsError {
+        let value = lookup(self.config, key);
+        SettingsError::Invalid {
+            key: key.to_owned(),
+            value: "(hidden)".into(),
+            origin: value.map_or_else(|| "defaults".into(), show_origin),
             reason: reason.to_owned(),
         }
     }
@@ -662,6 +712,22 @@ impl Validator<'_> {
             reason: reason.to_owned(),
         }
     }
+}
+
+/// `scheme://host[:port]` in lower case, as browsers send it in `Origin`;
+/// `None` for anything else.
+fn normalise_origin(text: &str) -> Option<String> {
+    let lower = text.trim().trim_end_matches('/').to_ascii_lowercase();
+    let (scheme, rest) = lower.split_once("://")?;
+    let host_ok = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+    let port_ok = match rest.rsplit_once(':') {
+        Some((_, port)) if !rest.ends_with(']') => port.parse::<u16>().is_ok(),
+        _ => true,
+    };
+    (matches!(scheme, "http" | "https") && host_ok && port_ok).then_some(lower)
 }
 
 /// `AA:BB:CC:DD:EE:FF`, upper-case hex.
@@ -818,7 +884,11 @@ mod tests {
 
     #[test]
     fn api_key_from_the_environment_is_kept_verbatim() {
-        for key in ["007", "True", "1e3", "12345678901234567890123"] {
+        for key in [
+            "0070000000000000",
+            "True1e3True1e3Tr",
+            "12345678901234567890123",
+        ] {
             let env = [("ARANET__SERVER__API_KEY", key)];
             let settings = load(None, &env, Overrides::default()).unwrap();
             assert_eq!(settings.server.api_key.as_deref(), Some(key));
@@ -892,6 +962,43 @@ mod tests {
             assert!(err.contains(key), "{err}");
             assert!(err.contains(&file_name(&file)), "{err}");
         }
+    }
+
+    #[test]
+    fn a_short_api_key_is_refused_without_showing_it() {
+        let file = write_file("[server]\napi_key = \"tooshort-secret\"\n");
+        let err = load(Some(file.path()), &[], Overrides::default()).unwrap_err();
+        assert!(err.contains("`server.api_key` = (hidden)"), "{err}");
+        assert!(err.contains("at least 16 characters"), "{err}");
+        assert!(!err.contains("tooshort-secret"), "{err}");
+    }
+
+    #[test]
+    fn allowed_origins_are_normalised_and_checked() {
+        let env = [(
+            "ARANET__SERVER__ALLOWED_ORIGINS",
+            "HTTP://Pi.local:8080/, https://[::1]:8443",
+        )];
+        let settings = load(None, &env, Overrides::default()).unwrap();
+        let expected = ["http://pi.local:8080", "https://[::1]:8443"].map(String::from);
+        assert_eq!(settings.server.allowed_origins, Some(expected.to_vec()));
+        for bad in [
+            "pi.local:8080",
+            "ftp://pi",
+            "http://pi/dashboard",
+            "http://pi:99999",
+        ] {
+            let file = write_file(&format!("[server]\nallowed_origins = [{bad:?}]\n"));
+            let err = load(Some(file.path()), &[], Overrides::default()).unwrap_err();
+            assert!(err.contains("server.allowed_origins[0]"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn max_sessions_must_be_positive() {
+        let file = write_file("[server]\nmax_sessions = 0\n");
+        let err = load(Some(file.path()), &[], Overrides::default()).unwrap_err();
+        assert!(err.contains("`server.max_sessions` = 0"), "{err}");
     }
 
     #[test]

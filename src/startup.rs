@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr};
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -103,6 +104,12 @@ impl Application {
         let address = listener.local_addr()?;
         let server = http_server(listener, app_state(&settings, &actors))?;
         log::info!("listening addr={address}");
+        if !address.ip().is_loopback() && settings.server.api_key.is_none() {
+            log::warn!(
+                "listening beyond this machine without an API key addr={address} \
+                 (anyone who can reach it reads your sensors; set [server] api_key)"
+            );
+        }
         Ok(Self {
             address,
             server,
@@ -166,6 +173,10 @@ fn app_state(settings: &Settings, actors: &Actors) -> web::Data<AppState> {
         scanner: actors.scanner.clone(),
         metrics: actors.metrics.clone(),
         api_key: settings.server.api_key.clone(),
+        auth_failures: Default::default(),
+        allowed_origins: settings.server.allowed_origins.clone(),
+        max_sessions: settings.server.max_sessions,
+        sessions_open: Default::default(),
         broadcast_buffer: settings.server.broadcast_buffer,
         keep_alive: KeepAlive {
             ping_interval: settings.server.ping_interval,
@@ -180,6 +191,7 @@ fn http_server(listener: TcpListener, state: web::Data<AppState>) -> std::io::Re
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .wrap(from_fn(routes::limit_request_head))
             .wrap(routes::request_logger())
             .configure(routes::routes)
     })

@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
@@ -25,6 +26,12 @@ use crate::fanout::{Outbox, Pushed};
 
 /// Largest client frame accepted; clients have nothing large to say.
 const MAX_CLIENT_FRAME: usize = 16 * 1024;
+/// Client frames a session may send in a burst, and per second after it:
+/// clients have little to say (a ping every few seconds), and a flood would
+/// take worker time from every other session.
+const CLIENT_FRAME_BURST: f64 = 100.0;
+const CLIENT_FRAMES_PER_SECOND: f64 = 10.0;
+
 /// Most readings a replay reads from the database at once (fewer when the
 /// outbox is smaller).
 const REPLAY_PAGE: usize = 500;
@@ -38,8 +45,30 @@ pub struct KeepAlive {
     pub client_timeout: Duration,
 }
 
+/// One of `[server] max_sessions`, held for the life of a session.
+#[derive(Debug)]
+pub struct SessionSlot(Arc<AtomicUsize>);
+
+impl SessionSlot {
+    /// A slot from `open`, unless `max` are taken.
+    pub fn take(open: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| SessionSlot(open.clone()))
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// What a session is made of.
 pub struct SessionSetup {
+    pub slot: SessionSlot,
     pub outbox: Arc<Outbox>,
     pub registry: Addr<Registry>,
     pub archive: Addr<Archive>,
@@ -56,6 +85,9 @@ pub struct SessionSetup {
 pub struct Session {
     setup: SessionSetup,
     last_heard: Instant,
+    /// Client frames it may still send now; refilled over time.
+    frame_budget: f64,
+    budget_updated: Instant,
 }
 
 impl Session {
@@ -67,6 +99,8 @@ impl Session {
             Session {
                 setup,
                 last_heard: Instant::now(),
+                frame_budget: CLIENT_FRAME_BURST,
+                budget_updated: Instant::now(),
             }
         })
     }
@@ -119,8 +153,27 @@ impl Session {
         }));
     }
 
+    /// Spends one frame of the budget; false when the client floods.
+    fn within_budget(&mut self) -> bool {
+        let now = Instant::now();
+        let earned =
+            now.duration_since(self.budget_updated).as_secs_f64() * CLIENT_FRAMES_PER_SECOND;
+        self.frame_budget = (self.frame_budget + earned).min(CLIENT_FRAME_BURST) - 1.0;
+        self.budget_updated = now;
+        self.frame_budget >= 0.0
+    }
+
     fn received(&mut self, frame: Frame, ctx: &mut Context<Self>) {
         self.last_heard = Instant::now();
+        if !self.within_budget() {
+            log::warn!(
+                "client floods frames, closing session={} peer={}",
+                self.id(),
+                self.setup.peer
+            );
+            let reason = CloseReason::from((CloseCode::Policy, "too many messages"));
+            return self.close_now(reason, ctx);
+        }
         match frame {
             Frame::Ping(payload) => self.setup.outbox.pong(&payload),
             Frame::Pong(_) => {}

@@ -1,6 +1,14 @@
 //! API-key check, in constant time: header `X-API-Key` (or `Authorization:
 //! Bearer`, which Prometheus sends) everywhere, and query `token` on `/api/ws`
-//! alone, since browsers cannot set headers on a WebSocket.
+//! alone, since browsers cannot set headers on a WebSocket. An address that
+//! keeps presenting wrong keys is refused for a while (429), so keys cannot
+//! be guessed at network speed. Limitation: behind a reverse proxy every
+//! client has the proxy's address.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -16,30 +24,97 @@ use crate::error::Error;
 pub const API_KEY_HEADER: &str = "X-API-Key";
 const BEARER: &[u8] = b"Bearer ";
 
-/// Accepts the request when no key is configured or when it presents the key.
-pub fn authorize(
-    req: &HttpRequest,
-    token: Option<&str>,
-    expected: Option<&str>,
-) -> Result<(), Error> {
-    let Some(expected) = expected else {
+/// Failed attempts an address may make at once, and how fast it earns
+/// another: 10, then one every 6 s.
+const FAILURE_BURST: f64 = 10.0;
+const FAILURE_REFILL: Duration = Duration::from_secs(6);
+/// Addresses remembered at most; beyond it the ones in good standing are
+/// forgotten first.
+const MAX_TRACKED: usize = 10_000;
+
+/// Failed key checks per client address, a token bucket each.
+#[derive(Debug, Default)]
+pub struct AuthLimiter {
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl Bucket {
+    fn refilled(self, now: Instant) -> Self {
+        let earned = now.duration_since(self.updated).as_secs_f64() / FAILURE_REFILL.as_secs_f64();
+        Bucket {
+            tokens: (self.tokens + earned).min(FAILURE_BURST),
+            updated: now,
+        }
+    }
+}
+
+impl AuthLimiter {
+    /// How long `ip` must wait, when it has used up its failed attempts.
+    fn wait(&self, ip: IpAddr) -> Option<Duration> {
+        let buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let bucket = buckets.get(&ip)?.refilled(Instant::now());
+        (bucket.tokens < 1.0).then(|| FAILURE_REFILL.mul_f64(1.0 - bucket.tokens))
+    }
+
+    fn failed(&self, ip: IpAddr) {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&ip) {
+            buckets.retain(|_, b| b.refilled(now).tokens < FAILURE_BURST);
+            if buckets.len() >= MAX_TRACKED {
+                buckets.clear();
+            }
+        }
+        let fresh = Bucket {
+            tokens: FAILURE_BURST,
+            updated: now,
+        };
+        let bucket = buckets.entry(ip).or_insert(fresh);
+        *bucket = bucket.refilled(now);
+        bucket.tokens -= 1.0;
+        if bucket.tokens < 1.0 {
+            log::warn!("too many wrong API keys, refusing peer={ip} for a while");
+        }
+    }
+}
+
+/// Accepts the request when no key is configured or when it presents the key;
+/// `token` is the `?token=` value where one is allowed.
+pub fn authorize(req: &HttpRequest, token: Option<&str>, state: &AppState) -> Result<(), Error> {
+    let Some(expected) = state.api_key.as_deref() else {
         return Ok(());
     };
+    let ip = req.peer_addr().map(|a| a.ip());
+    if let Some(wait) = ip.and_then(|ip| state.auth_failures.wait(ip)) {
+        let retry_after_s = wait.as_secs_f64().ceil() as u64;
+        return Err(Error::TooManyAttempts { retry_after_s });
+    }
+    if presents_key(req, token, expected) {
+        return Ok(());
+    }
+    if let Some(ip) = ip {
+        state.auth_failures.failed(ip);
+    }
+    Err(Error::Unauthorized)
+}
+
+fn presents_key(req: &HttpRequest, token: Option<&str>, expected: &str) -> bool {
     let header = req.headers().get(API_KEY_HEADER).map(|v| v.as_bytes());
     let bearer = req
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(BEARER));
     let presented = [header, bearer, token.map(str::as_bytes)];
-    let accepted = presented
+    presented
         .into_iter()
         .flatten()
-        .any(|key| keys_match(key, expected.as_bytes()));
-    if accepted {
-        Ok(())
-    } else {
-        Err(Error::Unauthorized)
-    }
+        .any(|key| keys_match(key, expected.as_bytes()))
 }
 
 /// Middleware of the REST endpoints: the key in a header, never in the URL.
@@ -47,9 +122,9 @@ pub async fn require_key(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>();
-    let expected = state.and_then(|s| s.api_key.as_deref());
-    authorize(req.request(), None, expected)?;
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        authorize(req.request(), None, state)?;
+    }
     next.call(req).await
 }
 
@@ -75,32 +150,37 @@ mod tests {
     use actix_web::test::TestRequest;
 
     #[test]
-    fn no_configured_key_lets_everyone_in() {
-        let req = TestRequest::default().to_http_request();
-        assert!(authorize(&req, None, None).is_ok());
-    }
-
-    #[test]
-    fn header_or_token_must_match_the_key() {
+    fn header_bearer_or_token_must_match_the_key() {
+        let key = "k+/=";
         let req = TestRequest::default()
-            .insert_header((API_KEY_HEADER, "k+/="))
+            .insert_header((API_KEY_HEADER, key))
             .to_http_request();
-        assert!(authorize(&req, None, Some("k+/=")).is_ok());
+        assert!(presents_key(&req, None, key));
         let bare = TestRequest::default().to_http_request();
-        assert!(authorize(&bare, Some("k+/="), Some("k+/=")).is_ok());
-        assert!(matches!(
-            authorize(&bare, Some("k+/"), Some("k+/=")),
-            Err(Error::Unauthorized)
-        ));
-        assert!(matches!(
-            authorize(&bare, None, Some("k")),
-            Err(Error::Unauthorized)
-        ));
+        assert!(presents_key(&bare, Some(key), key));
+        assert!(!presents_key(&bare, Some("k+/"), key));
+        assert!(!presents_key(&bare, None, key));
         let bearer = TestRequest::default()
             .insert_header((AUTHORIZATION, "Bearer k+/="))
             .to_http_request();
-        assert!(authorize(&bearer, None, Some("k+/=")).is_ok());
-        assert!(authorize(&bearer, None, Some("k+/")).is_err());
+        assert!(presents_key(&bearer, None, key));
+        assert!(!presents_key(&bearer, None, "k+/"));
+    }
+
+    #[test]
+    fn an_address_gets_ten_failures_then_waits_and_others_are_unaffected() {
+        let limiter = AuthLimiter::default();
+        let (bad, good): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
+        for _ in 0..10 {
+            assert_eq!(limiter.wait(bad), None);
+            limiter.failed(bad);
+        }
+        let wait = limiter.wait(bad).unwrap();
+        assert!(
+            wait > Duration::from_secs(5) && wait <= FAILURE_REFILL,
+            "{wait:?}"
+        );
+        assert_eq!(limiter.wait(good), None);
     }
 
     #[test]

@@ -18,12 +18,13 @@ pub mod query;
 pub mod rest;
 pub mod ws;
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
 use actix::Addr;
-use actix_web::dev::{HttpServiceFactory, ServiceRequest};
-use actix_web::middleware::{from_fn, Logger};
+use actix_web::body::MessageBody;
+use actix_web::dev::{HttpServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Logger, Next};
 use actix_web::{web, FromRequest, Handler, HttpResponse, Responder};
 
 use crate::actors::archive::Archive;
@@ -40,10 +41,40 @@ pub struct AppState {
     pub scanner: Addr<Scanner>,
     pub metrics: Arc<Metrics>,
     pub api_key: Option<String>,
+    pub auth_failures: auth::AuthLimiter,
+    /// Browser origins allowed to open `/api/ws`; `None` allows any.
+    pub allowed_origins: Option<Vec<String>>,
+    pub max_sessions: usize,
+    /// WebSocket sessions open now.
+    pub sessions_open: Arc<AtomicUsize>,
     pub broadcast_buffer: usize,
     pub keep_alive: KeepAlive,
     /// Source of session ids, for logs and the registry.
     pub next_session: AtomicU64,
+}
+
+/// Largest request head (URL and headers) handled. actix-http itself stops
+/// at 128 KiB; no client of this API needs more than a fraction of this.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+
+/// Refuses requests whose URL and headers are larger than
+/// [`MAX_REQUEST_HEAD`], with the JSON error every other refusal has.
+pub async fn limit_request_head(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    let size = target + headers;
+    if size > MAX_REQUEST_HEAD {
+        let max = MAX_REQUEST_HEAD;
+        return Err(Error::HeadTooLarge { size, max }.into());
+    }
+    next.call(req).await
 }
 
 /// Registers every route on an app.

@@ -39,6 +39,8 @@ pub struct Options {
     pub sensors: Vec<&'static str>,
     pub ping_interval_ms: u64,
     pub client_timeout_ms: u64,
+    /// More `[server]` keys, one per line.
+    pub server_extra: String,
     /// Appended to the settings file, for sections of its own.
     pub extra_toml: String,
 }
@@ -52,6 +54,7 @@ impl Default for Options {
             sensors: ALL_KINDS.to_vec(),
             ping_interval_ms: 30_000,
             client_timeout_ms: 90_000,
+            server_extra: String::new(),
             extra_toml: String::new(),
         }
     }
@@ -65,11 +68,12 @@ impl Options {
             .map_or(String::new(), |k| format!("api_key = {k:?}\n"));
         let sensors: Vec<String> = self.sensors.iter().map(|s| format!("{s:?}")).collect();
         format!(
-            "[server]\nbroadcast_buffer = {}\nping_interval_ms = {}\nclient_timeout_ms = {}\n{key}\
+            "[server]\nbroadcast_buffer = {}\nping_interval_ms = {}\nclient_timeout_ms = {}\n{key}{}\
              [simulator]\ninterval_ms = {}\nsensors = [{}]\n{}",
             self.broadcast_buffer,
             self.ping_interval_ms,
             self.client_timeout_ms,
+            self.server_extra,
             self.interval_ms,
             sensors.join(", "),
             self.extra_toml
@@ -93,7 +97,12 @@ pub async fn spawn_app(options: &Options) -> TestApp {
 
 /// Starts a server in `dir`, reusing the database a previous server left there.
 pub async fn spawn_in(dir: Arc<TempDir>, options: &Options) -> TestApp {
-    let command = server_command(dir.path(), &["--bind", "127.0.0.1:0", "--simulate"]);
+    spawn_bound(dir, "127.0.0.1:0", options).await
+}
+
+/// Starts a server in `dir` listening on `bind`.
+pub async fn spawn_bound(dir: Arc<TempDir>, bind: &str, options: &Options) -> TestApp {
+    let command = server_command(dir.path(), &["--bind", bind, "--simulate"]);
     launch(dir, &options.server_toml(), command).await
 }
 
@@ -350,18 +359,39 @@ pub async fn http_fetch(
     target: &str,
     headers: &[(&str, &str)],
 ) -> Response {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let mut request =
-        format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    http_fetch_from([127, 0, 0, 1].into(), addr, method, target, headers).await
+}
+
+/// Like [`http_fetch`], from the loopback address `source` (any of
+/// 127.0.0.0/8), as if from another client machine.
+pub async fn http_fetch_from(
+    source: std::net::IpAddr,
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Response {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .expect("bind source");
+    let mut stream = socket.connect(addr).await.expect("connect");
+    let mut request = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\n");
+    if !headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("connection"))
+    {
+        request.push_str("Connection: close\r\n");
+    }
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = Vec::new();
-    let read = tokio::time::timeout(WAIT, stream.read_to_end(&mut response)).await;
-    read.expect("response in time").expect("read");
-    let text = String::from_utf8_lossy(&response).into_owned();
+    // A server refusing a huge request may answer and close before reading
+    // it all: the answer still counts.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let response = tokio::time::timeout(WAIT, read_response(&mut stream)).await;
+    let text = String::from_utf8_lossy(&response.expect("response in time")).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.split("\r\n");
     let status = lines
@@ -385,6 +415,25 @@ pub async fn http_fetch(
         status,
         headers,
         body,
+    }
+}
+
+/// Everything up to the end of the stream, or just the head of a `101
+/// Switching Protocols`, after which the connection stays open.
+async fn read_response(stream: &mut TcpStream) -> Vec<u8> {
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut chunk).await {
+            Ok(0) => return response,
+            Ok(n) => response.extend_from_slice(&chunk[..n]),
+            Err(err) if response.is_empty() => panic!("read: {err}"),
+            Err(_) => return response,
+        }
+        let head_done = response.windows(4).any(|w| w == b"\r\n\r\n");
+        if head_done && response.starts_with(b"HTTP/1.1 101") {
+            return response;
+        }
     }
 }
 

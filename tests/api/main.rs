@@ -6,6 +6,7 @@ mod backpressure;
 mod bluetooth;
 mod bluez;
 mod helpers;
+mod hostile;
 mod lifecycle;
 mod raw;
 mod rest;

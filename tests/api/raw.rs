@@ -113,6 +113,23 @@ impl RawClient {
 
     /// Sends a masked frame, as a client must.
     pub async fn send(&mut self, opcode: u8, payload: &[u8]) {
+        self.send_bytes(&masked(opcode, payload)).await;
+    }
+
+    /// Like [`RawClient::send`]; false when the connection is gone.
+    pub async fn try_send(&mut self, opcode: u8, payload: &[u8]) -> bool {
+        let frame = masked(opcode, payload);
+        self.stream.write_all(&frame).await.is_ok()
+    }
+
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write frame");
+    }
+}
+
+/// A client frame: masked, as RFC 6455 requires.
+fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    {
         let mask = [0x12, 0x34, 0x56, 0x78];
         let mut frame = vec![0x80 | opcode];
         match u16::try_from(payload.len()) {
@@ -125,11 +142,7 @@ impl RawClient {
         }
         frame.extend_from_slice(&mask);
         frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.send_bytes(&frame).await;
-    }
-
-    pub async fn send_bytes(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.expect("write frame");
+        frame
     }
 }
 
