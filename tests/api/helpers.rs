@@ -265,6 +265,24 @@ impl TestApp {
             .expect("query")
     }
 
+    /// A handle that kills the process with SIGKILL, as a power cut would
+    /// end it: no shutdown code runs.
+    pub fn killer(&self) -> impl FnOnce() + Send + 'static {
+        let pid = self.pid().to_string();
+        move || {
+            let status = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+            assert!(status.expect("kill").success());
+        }
+    }
+
+    /// Waits for the process to end by itself (or by [`TestApp::killer`]).
+    pub async fn wait_exit(mut self) -> (ExitStatus, Arc<TempDir>) {
+        let exit = tokio::time::timeout(WAIT, self.child.wait()).await;
+        (exit.expect("server exits").expect("wait"), self.dir)
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub async fn stop(mut self) -> (ExitStatus, Arc<TempDir>, Vec<String>) {
         let pid = self.child.id().expect("running").to_string();

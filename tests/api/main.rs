@@ -5,6 +5,7 @@ mod auth;
 mod backpressure;
 mod bluetooth;
 mod bluez;
+mod crash;
 mod helpers;
 mod hostile;
 mod lifecycle;
