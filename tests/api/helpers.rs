@@ -469,6 +469,13 @@ fn dechunk(mut rest: &str) -> String {
     }
 }
 
+/// Starts a server on a fresh database holding `seed`.
+pub async fn spawn_seeded(seed: &[NewReading], options: &Options) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    seed_readings(dir.path(), seed);
+    spawn_in(dir, options).await
+}
+
 /// Readings to put into a database before a server starts on it.
 pub fn seed_readings(dir: &Path, rows: &[NewReading]) {
     let path = dir.join("data/aranet.db");

@@ -37,16 +37,6 @@ fn rows(
         .collect()
 }
 
-async fn spawn_seeded(
-    seed: &[aranet_service::db::models::NewReading],
-    options: &Options,
-) -> TestApp {
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    std::fs::create_dir_all(dir.path().join("data")).unwrap();
-    seed_readings(dir.path(), seed);
-    spawn_in(dir, options).await
-}
-
 /// Polls `/api/devices` until `ready` holds for the list.
 async fn devices_when(app: &TestApp, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let poll = async {

@@ -1,8 +1,6 @@
 //! Resuming with `?since=<id>`: every stored reading after the id, in id
 //! order, then live, with nothing missed or repeated at the seam.
 
-use std::sync::Arc;
-
 use super::helpers::*;
 
 fn ids(messages: &[serde_json::Value]) -> Vec<i64> {
@@ -40,8 +38,6 @@ async fn a_client_reconnecting_with_the_last_id_it_saw_misses_nothing() {
 
 #[tokio::test]
 async fn a_replay_longer_than_the_buffer_waits_for_the_client_and_drops_nothing() {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    std::fs::create_dir_all(dir.path().join("data")).unwrap();
     let history: Vec<_> = (0..3000)
         .map(|i| {
             aranet4_row(
@@ -51,13 +47,12 @@ async fn a_replay_longer_than_the_buffer_waits_for_the_client_and_drops_nothing(
             )
         })
         .collect();
-    seed_readings(dir.path(), &history);
     let options = Options {
         broadcast_buffer: 10,
         sensors: vec!["aranet4"],
         ..Options::default()
     };
-    let app = spawn_in(dir, &options).await;
+    let app = spawn_seeded(&history, &options).await;
     let mut ws = app.connect("?since=0").await;
     let got = ids(&next_messages(&mut ws, 3020).await);
     assert_eq!(

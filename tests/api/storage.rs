@@ -4,7 +4,6 @@
 //! takes writes again.
 
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -210,8 +209,6 @@ async fn a_storage_queue_that_overflows_counts_and_logs_what_it_drops() {
 
 #[tokio::test]
 async fn retention_deletes_old_readings_in_batches_and_keeps_recent_ones() {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    std::fs::create_dir_all(dir.path().join("data")).unwrap();
     let old: Vec<_> = (0..2500)
         .map(|i| {
             aranet4_row(
@@ -225,13 +222,12 @@ async fn retention_deletes_old_readings_in_batches_and_keeps_recent_ones() {
     let recent = recent.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut seed = old;
     seed.push(aranet4_row("Attic", &recent, 999));
-    seed_readings(dir.path(), &seed);
     let options = Options {
         sensors: Vec::new(),
         extra_toml: "[storage]\nretention_days = 30\n".into(),
         ..Options::default()
     };
-    let app = spawn_in(dir, &options).await;
+    let app = spawn_seeded(&seed, &options).await;
     let pruned = async {
         while app.stored_readings().len() > 1 {
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -12,22 +12,10 @@
 // Exits non-zero with a message on the first failure.
 
 import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
-// ES modules ignore NODE_PATH; a CommonJS require honours it.
-const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
+import { launchBrowser } from './browser.mjs';
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const TOTAL_BUDGET_MS = 40_000;
 const LIVE_CHANGE_MS = 15_000;
 const STEP_MS = 10_000;
@@ -237,7 +225,7 @@ async function main() {
   }, TOTAL_BUDGET_MS);
   let browser;
   try {
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+    browser = await launchBrowser();
     await run(browser);
   } catch (err) {
     const message = err instanceof CheckFailed ? err.message : err.stack || String(err);

@@ -10,23 +10,11 @@
 // with temperature and CO₂ only (ARANET__SIMULATOR__SENSORS=aranet4,aranet4).
 
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-// ES modules ignore NODE_PATH; a CommonJS require honours it.
-const require = createRequire(import.meta.url);
-const { chromium } = require('playwright-core');
+import { launchBrowser } from './browser.mjs';
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const FIRST_VALUES_MS = 10_000;
 const CHANGE_MS = 15_000;
 const CO2 = /^\d+ ppm$/;
@@ -103,7 +91,7 @@ async function run(browser) {
 async function main() {
   let browser;
   try {
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+    browser = await launchBrowser();
     await run(browser);
   } catch (err) {
     const message = err instanceof CheckFailed ? err.message : err.stack || String(err);
