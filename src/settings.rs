@@ -1002,6 +1002,62 @@ mod tests {
     }
 
     #[test]
+    fn every_invalid_setting_is_one_line_naming_its_key() {
+        let cases = [
+            ("[server]\nbind = \"localhost:http\"", "server.bind"),
+            ("[server]\nbind = \"127.0.0.1:99999\"", "server.bind"),
+            ("[server]\nbroadcast_buffer = -5", "server.broadcast_buffer"),
+            (
+                "[server]\napi_key = \" padded-key-0123456789 \"",
+                "server.api_key",
+            ),
+            ("[server]\napi_key = \"short\"", "server.api_key"),
+            ("[server]\nping_interval_ms = -1", "server.ping_interval_ms"),
+            (
+                "[server]\nclient_timeout_ms = 0",
+                "server.client_timeout_ms",
+            ),
+            (
+                "[server]\nping_interval_ms = 5000\nclient_timeout_ms = 5000",
+                "server.client_timeout_ms",
+            ),
+            ("[server]\nmax_sessions = 0", "server.max_sessions"),
+            (
+                "[server]\nallowed_origins = [\"*\"]",
+                "server.allowed_origins[0]",
+            ),
+            ("[server]\nlisten = 1", "server.listen"),
+            ("[database]\npath = \"\"", "database.path"),
+            ("[database]\npath = \":memory:\"", "database.path"),
+            (
+                "[storage]\nretention_days = \"forever\"",
+                "storage.retention_days",
+            ),
+            ("[storage]\nqueue_size = 0", "storage.queue_size"),
+            ("[scanner]\nbackend = \"usb\"", "scanner.backend"),
+            ("[scanner]\nadapter = \"hci 0\"", "scanner.adapter"),
+            ("[simulator]\ninterval_ms = 0", "simulator.interval_ms"),
+            ("[simulator]\nsensors = [\"aranet5\"]", "simulator.sensors"),
+            ("[[devices]]\naddress = \"nope\"", "devices[0].address"),
+            (
+                "[[devices]]\naddress = \"AA:BB:CC:DD:EE:FF\"\nname = \" \"",
+                "devices[0].name",
+            ),
+            (
+                "[[devices]]\naddress = \"AA:BB:CC:DD:EE:FF\"\nmode = \"loud\"",
+                "devices[0].mode",
+            ),
+            ("[logging]\nlevel = \"debug\"", "logging"),
+        ];
+        for (toml, key) in cases {
+            let file = write_file(&format!("{toml}\n"));
+            let err = load(Some(file.path()), &[], Overrides::default()).unwrap_err();
+            assert!(!err.contains('\n'), "{toml}: one line, got {err:?}");
+            assert!(err.contains(key), "{toml}: names {key}: {err}");
+        }
+    }
+
+    #[test]
     fn empty_api_key_means_open() {
         let file = write_file("[server]\napi_key = \"\"\n");
         let settings = load(Some(file.path()), &[], Overrides::default()).unwrap();

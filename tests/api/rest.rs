@@ -331,11 +331,9 @@ async fn rest_and_metrics_take_the_key_in_a_header_only_and_health_needs_none() 
         "/metrics",
     ];
     for target in targets {
-        assert_eq!(
-            http_get(app.addr, target, &[("X-API-Key", key)]).await.0,
-            200,
-            "{target}"
-        );
+        let (status, body) = http_get(app.addr, target, &[("X-API-Key", key)]).await;
+        assert_eq!(status, 200, "{target}");
+        assert!(!body.contains("rest-key"), "{target} returns the key");
         assert_eq!(
             http_get(app.addr, target, &[("Authorization", &bearer)])
                 .await
@@ -343,8 +341,11 @@ async fn rest_and_metrics_take_the_key_in_a_header_only_and_health_needs_none() 
             200
         );
     }
-    assert_eq!(http_get(app.addr, "/api/health", &[]).await.0, 200);
-    assert_eq!(http_get(app.addr, "/", &[]).await.0, 200);
+    for target in ["/api/health", "/", "/assets/app.js"] {
+        let (status, body) = http_get(app.addr, target, &[]).await;
+        assert_eq!(status, 200, "{target}");
+        assert!(!body.contains("rest-key"), "{target} returns the key");
+    }
     // Ten refusals: each client address gets that many before it must wait.
     for target in targets {
         let refused = error_of(&app, target, 401).await;
