@@ -1,10 +1,11 @@
 //! aranet-service: a gateway that listens to Aranet sensors, stores every
-//! measurement in SQLite and streams readings live over WebSocket.
+//! measurement in SQLite and streams readings live over WebSocket, with a
+//! REST API, Prometheus metrics and a dashboard beside the stream.
 //!
 //! # The path of a reading
 //!
 //! ```text
-//! radio (simulated)        src/radio/          BLE advertisements
+//! radio (BLE or simulated) src/radio/                 advertisements, GATT links
 //!   → scanner actor        src/actors/scanner.rs      finds sensors, one device actor each
 //!   → device actor         src/actors/device.rs       decodes (src/protocol/), drops repeats
 //!   → persistence actor    src/actors/persistence.rs  commits the row, assigns the id
@@ -13,10 +14,12 @@
 //!   → session actor        src/actors/session.rs      one per WebSocket connection
 //! ```
 //!
-//! Around them: `settings` (the `config` crate), `db` (diesel schema, models,
-//! queries), `web` (actix-web routes, API key, query parsing), `startup`
-//! (build, run, shutdown) and `error` (the one error type and its HTTP
-//! mapping).
+//! Reads go the other way through the archive actor (`src/actors/archive.rs`):
+//! REST pages, CSV exports and `?since=` replays. Around them: `settings`
+//! (the `config` crate), `db` (diesel schema, models, queries), `web`
+//! (actix-web routes; `web/mod.rs` has their map), `metrics` (counters for
+//! `/metrics` and `/api/health`), `gatt` (GATT procedures), `startup` (build,
+//! run, shutdown) and `error` (the one error type and its HTTP mapping).
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
