@@ -90,6 +90,7 @@ async fn start(dir: &std::path::Path, buffer: u64) -> (Child, SocketAddr) {
             "127.0.0.1:0",
             "--database",
             "b.db",
+            "--simulate",
         ])
         .env("RUST_LOG", "warn,aranet_service::startup=info")
         .stderr(Stdio::piped())
