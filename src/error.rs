@@ -76,6 +76,17 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The message without file paths, for answers to clients that need no
+    /// key (health); the logs have the full text.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::DatabaseOpen { reason, .. } => format!("cannot open the database: {reason}"),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl From<actix::MailboxError> for Error {
     fn from(err: actix::MailboxError) -> Self {
         Error::Unavailable(err.to_string())

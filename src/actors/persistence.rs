@@ -135,7 +135,7 @@ impl Persistence {
     /// few seconds would otherwise repeat the same error line.
     fn failed(&mut self, err: &Error) {
         self.conn = None;
-        self.metrics.store_failed(err.to_string());
+        self.metrics.store_failed(err.public_message());
         self.retry_at = Some(Instant::now() + self.retry_wait);
         self.retry_wait = (self.retry_wait * 2).min(RETRY_MAX);
         if !std::mem::replace(&mut self.failing, true) {
@@ -252,8 +252,10 @@ impl Persistence {
     }
 
     fn store_history(&mut self, msg: &StoreHistory) -> Result<usize, Error> {
-        if self.backing_off() {
-            return Err(Error::Unavailable("database writes are failing".into()));
+        // Queued live readings go first: a history row stored before them
+        // would not be recognised as their duplicate.
+        if self.backing_off() || !self.queue.is_empty() {
+            return Err(Error::Unavailable("live readings wait to be stored".into()));
         }
         let mut inserted = 0;
         for batch in msg.rows.chunks(HISTORY_BATCH) {

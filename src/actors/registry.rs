@@ -23,6 +23,9 @@ use crate::db::{self, models::Reading};
 use crate::fanout::{text_frame, Outbox, Pushed};
 use crate::protocol::SensorKind;
 
+/// Sensors without readings remembered at most.
+const MAX_SENSORS: usize = 1000;
+
 /// Persistence → registry: a reading was committed; send it to every
 /// subscriber.
 #[derive(Debug, Message)]
@@ -275,6 +278,25 @@ impl Registry {
         outboxes
     }
 
+    /// Keeps what a device actor reports. Anything can advertise Aranet's
+    /// company id: past [`MAX_SENSORS`], the longest-silent sensor that never
+    /// gave a reading is forgotten.
+    fn heard(&mut self, status: SensorStatus) {
+        self.sensors.insert(status.device_id.clone(), status);
+        if self.sensors.len() <= MAX_SENSORS {
+            return;
+        }
+        let silent = self
+            .sensors
+            .values()
+            .filter(|s| !self.latest.contains_key(&s.device_id))
+            .min_by_key(|s| s.last_seen)
+            .map(|s| s.device_id.clone());
+        if let Some(id) = silent {
+            self.sensors.remove(&id);
+        }
+    }
+
     fn device_ids(&self) -> Vec<&String> {
         let mut ids: Vec<_> = self.latest.keys().chain(self.sensors.keys()).collect();
         ids.sort();
@@ -374,7 +396,7 @@ impl Handler<DeviceHeard> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: DeviceHeard, _: &mut Context<Self>) {
-        self.sensors.insert(msg.0.device_id.clone(), msg.0);
+        self.heard(msg.0);
     }
 }
 

@@ -287,8 +287,10 @@ impl Replay {
                 continue;
             }
             // Every reading of these devices up to the newest id was in the
-            // page; the registry has published those or will skip them.
-            after = after.max(page.newest_id);
+            // page; the registry has published those or will skip them. (A
+            // `since` beyond the newest id, from a database since replaced,
+            // resumes from the newest.)
+            after = page.newest_id;
             let session = self.outbox.session();
             if self.registry.send(JoinLive { session, after }).await? {
                 return Ok(());

@@ -32,10 +32,22 @@ const FAILURE_REFILL: Duration = Duration::from_secs(6);
 /// forgotten first.
 const MAX_TRACKED: usize = 10_000;
 
-/// Failed key checks per client address, a token bucket each.
+/// Failed key checks per client, a token bucket each. A client is an IPv4
+/// address or an IPv6 /64, the block one home or host gets.
 #[derive(Debug, Default)]
 pub struct AuthLimiter {
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+/// The address that stands for `ip`'s client: IPv6 cut to its /64.
+fn client_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -58,28 +70,43 @@ impl AuthLimiter {
     /// How long `ip` must wait, when it has used up its failed attempts.
     fn wait(&self, ip: IpAddr) -> Option<Duration> {
         let buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        let bucket = buckets.get(&ip)?.refilled(Instant::now());
+        let bucket = buckets.get(&client_of(ip))?.refilled(Instant::now());
         (bucket.tokens < 1.0).then(|| FAILURE_REFILL.mul_f64(1.0 - bucket.tokens))
     }
 
     fn failed(&self, ip: IpAddr) {
         let now = Instant::now();
+        let client = client_of(ip);
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&ip) {
-            buckets.retain(|_, b| b.refilled(now).tokens < FAILURE_BURST);
-            if buckets.len() >= MAX_TRACKED {
-                buckets.clear();
-            }
+        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&client) {
+            make_room(&mut buckets, now);
         }
         let fresh = Bucket {
             tokens: FAILURE_BURST,
             updated: now,
         };
-        let bucket = buckets.entry(ip).or_insert(fresh);
+        let bucket = buckets.entry(client).or_insert(fresh);
         *bucket = bucket.refilled(now);
         bucket.tokens -= 1.0;
         if bucket.tokens < 1.0 {
             log::warn!("too many wrong API keys, refusing peer={ip} for a while");
+        }
+    }
+}
+
+/// Forgets the clients in good standing; failing that, the one with the most
+/// attempts left, so that a flood of new addresses never lets off a client
+/// that has to wait.
+fn make_room(buckets: &mut HashMap<IpAddr, Bucket>, now: Instant) {
+    buckets.retain(|_, b| b.refilled(now).tokens < FAILURE_BURST);
+    if buckets.len() >= MAX_TRACKED {
+        let tokens = |b: &Bucket| b.refilled(now).tokens;
+        let freest = buckets
+            .iter()
+            .max_by(|(_, a), (_, b)| tokens(a).total_cmp(&tokens(b)))
+            .map(|(ip, _)| *ip);
+        if let Some(ip) = freest {
+            buckets.remove(&ip);
         }
     }
 }
@@ -122,9 +149,9 @@ pub async fn require_key(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Some(state) = req.app_data::<web::Data<AppState>>() {
-        authorize(req.request(), None, state)?;
-    }
+    let state = req.app_data::<web::Data<AppState>>();
+    let state = state.ok_or_else(|| Error::Unavailable("no application state".into()))?;
+    authorize(req.request(), None, state)?;
     next.call(req).await
 }
 
@@ -181,6 +208,32 @@ mod tests {
             "{wait:?}"
         );
         assert_eq!(limiter.wait(good), None);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64_block() {
+        let limiter = AuthLimiter::default();
+        for host in 0..10u16 {
+            let ip = IpAddr::V6([0x2001, 0xdb8, 0, 1, 0, 0, 0, host].into());
+            limiter.failed(ip);
+        }
+        let same_block = IpAddr::V6([0x2001, 0xdb8, 0, 1, 0xffff, 0, 0, 99].into());
+        assert!(limiter.wait(same_block).is_some());
+        let other_block = IpAddr::V6([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1].into());
+        assert_eq!(limiter.wait(other_block), None);
+    }
+
+    #[test]
+    fn a_flood_of_new_addresses_does_not_free_a_waiting_one() {
+        let limiter = AuthLimiter::default();
+        let waiting: IpAddr = [10, 0, 0, 1].into();
+        for _ in 0..10 {
+            limiter.failed(waiting);
+        }
+        for i in 0..(MAX_TRACKED as u32 + 50) {
+            limiter.failed(IpAddr::V4((0x0b00_0000 + i).into()));
+        }
+        assert!(limiter.wait(waiting).is_some());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use actix::Addr;
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::HttpResponse;
 use bytes::Bytes;
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 
 use crate::actors::archive::{Archive, FetchReadings};
 use crate::db::{models::Reading, Position, ReadingsQuery};
@@ -19,21 +19,31 @@ const PAGE_ROWS: u64 = 1000;
 const HEADER: &str = "id,device_id,co2,temperature,humidity,pressure,battery,status,\
                       captured_at,radon,radiation_rate,radiation_total\n";
 
-/// The rows of `query`, newest first, at most `limit` of them.
-pub fn csv_response(
+/// The rows of `query`, newest first, at most `limit` of them. The first
+/// page is read before the status line goes out, so a database that cannot
+/// be read gets the usual JSON error rather than an empty 200.
+pub async fn csv_response(
     archive: Addr<Archive>,
     query: ReadingsQuery,
     limit: Option<u64>,
-) -> HttpResponse {
+) -> Result<HttpResponse, Error> {
     let filename = format!("{}.csv", file_safe(&query.device_id));
     let disposition = ContentDisposition {
         disposition: DispositionType::Attachment,
         parameters: vec![DispositionParam::Filename(filename)],
     };
-    HttpResponse::Ok()
+    let mut export = Export {
+        archive,
+        query,
+        remaining: limit.unwrap_or(u64::MAX),
+        header_sent: false,
+    };
+    let first = export.next_chunk().await?;
+    let body = stream::iter(first.map(Ok)).chain(csv_stream(export));
+    Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header(disposition)
-        .streaming(csv_stream(archive, query, limit.unwrap_or(u64::MAX)))
+        .streaming(body))
 }
 
 /// Where an export is: the next page starts after `query.after`.
@@ -44,18 +54,9 @@ struct Export {
     header_sent: bool,
 }
 
-fn csv_stream(
-    archive: Addr<Archive>,
-    query: ReadingsQuery,
-    limit: u64,
-) -> impl Stream<Item = Result<Bytes, Error>> {
-    let start = Export {
-        archive,
-        query,
-        remaining: limit,
-        header_sent: false,
-    };
-    stream::unfold(Some(start), |export| async move {
+/// The chunks after those `export` has given already.
+fn csv_stream(export: Export) -> impl Stream<Item = Result<Bytes, Error>> {
+    stream::unfold(Some(export), |export| async move {
         let mut export = export?;
         match export.next_chunk().await {
             Ok(Some(chunk)) => Some((Ok(chunk), Some(export))),

@@ -72,7 +72,7 @@ async fn database(state: &AppState) -> DatabaseHealth {
     let check = tokio::time::timeout(DATABASE_TIMEOUT, state.archive.send(CheckDatabase)).await;
     let read_error = match check {
         Ok(Ok(Ok(()))) => None,
-        Ok(Ok(Err(err))) => Some(err.to_string()),
+        Ok(Ok(Err(err))) => Some(err.public_message()),
         Ok(Err(err)) => Some(format!("reader unavailable: {err}")),
         Err(_) => Some(format!("no answer within {DATABASE_TIMEOUT:?}")),
     };

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use percent_encoding::percent_decode_str;
 
 use crate::db::Position;
@@ -124,11 +124,14 @@ pub fn invalid(parameter: &str, reason: &str) -> Error {
 }
 
 fn parse_time(name: &str, text: &str) -> Result<DateTime<Utc>, Error> {
-    let reason = "expected an RFC 3339 time like 2024-01-15T10:30:00Z or Unix seconds";
+    let reason = "expected an RFC 3339 time like 2024-01-15T10:30:00Z or Unix seconds \
+                  (not milliseconds), in the years 0 to 9999";
     let parsed = match text.parse::<i64>() {
         Ok(seconds) => DateTime::from_timestamp(seconds, 0),
         Err(_) => DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc()),
     };
+    // Stored times are compared as text: only four-digit years compare right.
+    let parsed = parsed.filter(|t| (0..=9999).contains(&t.year()));
     parsed.ok_or_else(|| invalid(name, reason))
 }
 
@@ -142,7 +145,8 @@ fn parse_cursor(name: &str, text: &str) -> Result<Position, Error> {
     let bad = || invalid(name, "not a cursor from a previous page's `next`");
     let (seconds, id) = text.split_once('_').ok_or_else(bad)?;
     let seconds = seconds.parse::<i64>().map_err(|_| bad())?;
-    let at = DateTime::from_timestamp(seconds, 0).ok_or_else(bad)?;
+    let at = DateTime::from_timestamp(seconds, 0).filter(|t| (0..=9999).contains(&t.year()));
+    let at = at.ok_or_else(bad)?;
     Ok(Position {
         captured_at: crate::db::format_time(at),
         id: id.parse().map_err(|_| bad())?,
@@ -243,7 +247,13 @@ mod tests {
         let from = params.time("from").unwrap().unwrap();
         assert_eq!(from, params.time("to").unwrap().unwrap());
         assert_eq!(from.timestamp(), 1_705_314_600);
-        for bad in ["yesterday", "2024-01-15", "2024-13-01T00:00:00Z", "1e9"] {
+        for bad in [
+            "yesterday",
+            "2024-01-15",
+            "2024-13-01T00:00:00Z",
+            "1e9",
+            "1767225600000",
+        ] {
             let params = Params::parse(&format!("from={bad}"), &["from"], &[]).unwrap();
             assert!(params.time("from").is_err(), "from={bad}");
         }

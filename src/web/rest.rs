@@ -59,7 +59,7 @@ pub async fn readings(
     known_device(&state, query.device_id.clone()).await?;
     let limit = params.count("limit", MAX_LIMIT)?;
     if csv {
-        return Ok(export::csv_response(state.archive.clone(), query, limit));
+        return export::csv_response(state.archive.clone(), query, limit).await;
     }
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     let page = fetch_page(&state, query, limit).await?;

@@ -197,6 +197,8 @@ async fn every_bad_parameter_gets_a_400_naming_it() {
         (format!("{readings}?from=yesterday"), "from"),
         (format!("{readings}?from=%FF"), "from"),
         (format!("{readings}?to=2026-13-01T00:00:00Z"), "to"),
+        // Milliseconds, as JavaScript's Date.now() gives.
+        (format!("{readings}?from=1767225600000"), "from"),
         (format!("{readings}?from=1767225600&to=1767225000"), "from"),
         (format!("{readings}?before=page2"), "before"),
         (format!("{readings}?format=xml"), "format"),

@@ -94,6 +94,20 @@ async fn a_resume_keeps_to_the_devices_asked_for() {
 }
 
 #[tokio::test]
+async fn a_since_beyond_the_newest_reading_resumes_from_the_newest() {
+    // As after the database was replaced by an older copy.
+    let app = spawn_app(&Options::default()).await;
+    let mut ws = app.connect("?since=1000000").await;
+    let live = next_messages(&mut ws, 3).await;
+    let newest_at_start = reading_id(&live[0]);
+    assert!(newest_at_start < 1_000_000);
+    assert_eq!(
+        ids(&live),
+        (newest_at_start..newest_at_start + 3).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
 async fn since_must_be_a_reading_id() {
     let app = spawn_app(&Options::default()).await;
     for bad in ["-1", "latest", ""] {
