@@ -1,7 +1,9 @@
-//! Replays the committed fuzz corpus (`tests/fuzz/corpus/<target>/`) and every
-//! frame of `shared/protocol/vectors.json` through the checks the fuzz targets
-//! run (`tests/fuzz/exercise.rs`): on stable, in plain `cargo test`, without a
-//! fuzzer. A failure names the target, the input file and its bytes in hex.
+//! Replays the committed fuzz corpus (`tests/fuzz/corpus/<target>/`), the
+//! named reproducers of fixed bugs (`tests/fuzz/regressions/<target>/`) and
+//! every frame of `shared/protocol/vectors.json` through the checks the fuzz
+//! targets run (`tests/fuzz/exercise.rs`): on stable, in plain `cargo test`,
+//! without a fuzzer. A failure names the target, the input file and its bytes
+//! in hex.
 
 #[path = "../fuzz/exercise.rs"]
 mod exercise;
@@ -11,8 +13,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+/// What a fuzz target does with one input.
+type Exercise = fn(&[u8]);
+
 /// Each fuzz target and the function its inputs go through.
-const TARGETS: [(&str, fn(&[u8])); 4] = [
+const TARGETS: [(&str, Exercise); 4] = [
     ("advertisement", exercise::advertisement),
     ("current", exercise::current),
     ("history", exercise::history),
@@ -24,10 +29,28 @@ const VECTORS: &str = concat!(
     "/../shared/protocol/vectors.json"
 );
 
-fn corpus_dir(target: &str) -> PathBuf {
+/// `tests/fuzz/<kind>/<target>`, `kind` being `corpus` or `regressions`.
+fn fuzz_dir(kind: &str, target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fuzz/corpus")
+        .join("tests/fuzz")
+        .join(kind)
         .join(target)
+}
+
+/// Every file in `dir`, by name; none if it does not exist.
+fn inputs_in(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut inputs: Vec<(String, Vec<u8>)> = entries
+        .map(|entry| {
+            let path = entry.expect("corpus entry").path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).expect("corpus file"))
+        })
+        .collect();
+    inputs.sort();
+    inputs
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -35,7 +58,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Runs every input, catching panics; one line per input that panicked.
-fn replay(target: &str, run: fn(&[u8]), inputs: &[(String, Vec<u8>)]) -> Vec<String> {
+fn replay(target: &str, run: Exercise, inputs: &[(String, Vec<u8>)]) -> Vec<String> {
     let mut failures = Vec::new();
     for (name, input) in inputs {
         let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| run(input))) else {
@@ -64,18 +87,12 @@ fn check(failures: Vec<String>) {
 fn every_committed_corpus_input_passes_the_fuzz_checks() {
     let mut failures = Vec::new();
     for (target, run) in TARGETS {
-        let dir = corpus_dir(target);
-        let mut inputs: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
-            .map(|entry| {
-                let path = entry.expect("corpus entry").path();
-                let name = path.file_name().unwrap().to_string_lossy().into_owned();
-                (name, std::fs::read(&path).expect("corpus file"))
-            })
-            .collect();
-        inputs.sort();
+        let dir = fuzz_dir("corpus", target);
+        let inputs = inputs_in(&dir);
         assert!(!inputs.is_empty(), "empty corpus {}", dir.display());
         failures.extend(replay(target, run, &inputs));
+        let regressions = inputs_in(&fuzz_dir("regressions", target));
+        failures.extend(replay(target, run, &regressions));
     }
     check(failures);
 }

@@ -6,6 +6,7 @@ mod backpressure;
 mod bluetooth;
 mod bluez;
 mod crash;
+mod fuzz_corpus;
 mod helpers;
 mod hostile;
 mod lifecycle;
