@@ -85,6 +85,65 @@ fn unix_seconds(text: &str) -> Option<f64> {
         .map(|t| t.timestamp() as f64)
 }
 
+/// A metric with one unlabelled sample: name, type, help, value.
+type Single = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Metrics) -> f64,
+);
+
+const SERVICE_SINGLES: [Single; 8] = [
+    (
+        "aranet_uptime_seconds",
+        "gauge",
+        "Seconds since the service started",
+        |m| m.uptime().as_secs_f64().floor(),
+    ),
+    (
+        "aranet_database_rows",
+        "gauge",
+        "Readings in the database",
+        |m| m.rows() as f64,
+    ),
+    (
+        "aranet_database_up",
+        "gauge",
+        "0 while database writes fail",
+        |m| f64::from(u8::from(m.storage_fault().is_none())),
+    ),
+    (
+        "aranet_database_write_failures_total",
+        "counter",
+        "Database writes that failed",
+        |m| m.store_failures() as f64,
+    ),
+    (
+        "aranet_storage_queue_length",
+        "gauge",
+        "Readings waiting for the database to take writes again",
+        |m| m.queued() as f64,
+    ),
+    (
+        "aranet_readings_lost_total",
+        "counter",
+        "Readings dropped from a full storage queue",
+        |m| m.lost() as f64,
+    ),
+    (
+        "aranet_readings_pruned_total",
+        "counter",
+        "Readings deleted by retention",
+        |m| m.pruned() as f64,
+    ),
+    (
+        "aranet_websocket_messages_sent_total",
+        "counter",
+        "Readings handed to WebSocket connections",
+        |m| m.messages_sent() as f64,
+    ),
+];
+
 pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     Params::parse(req.query_string(), &[], &[])?;
     let devices = state.registry.send(ListDevices).await?;
@@ -93,131 +152,78 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     let scanner_state = scanner.as_ref().map_or("stopped", |s| s.state);
     let mut out = Exposition::default();
     service_metrics(&mut out, &state.metrics);
-    out.family(
+    out.single(
         "aranet_websocket_sessions",
         "gauge",
         "Open WebSocket sessions",
+        sessions as f64,
     );
-    out.sample("aranet_websocket_sessions", &[], sessions as f64);
-    out.family(
-        "aranet_scanner_state",
-        "gauge",
-        "1 for the scanner's current state",
-    );
-    for name in SCANNER_STATES {
-        let value = f64::from(u8::from(name == scanner_state));
-        out.sample("aranet_scanner_state", &[("state", name)], value);
-    }
-    let running = scanner.map_or(0, |s| s.devices);
-    out.family(
+    let states = SCANNER_STATES.map(|name| (name, f64::from(u8::from(name == scanner_state))));
+    let help = "1 for the scanner's current state";
+    out.labelled("aranet_scanner_state", "gauge", help, "state", &states);
+    let running = scanner.map_or(0, |s| s.devices) as f64;
+    out.single(
         "aranet_scanner_devices",
         "gauge",
         "Sensors with a running device actor",
+        running,
     );
-    out.sample("aranet_scanner_devices", &[], running as f64);
     device_metrics(&mut out, &devices);
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(out.text))
 }
 
 fn service_metrics(out: &mut Exposition, m: &Metrics) {
-    out.family(
+    let version = [(env!("CARGO_PKG_VERSION"), 1.0)];
+    out.labelled(
         "aranet_build_info",
         "gauge",
         "Version of the running service",
+        "version",
+        &version,
     );
-    out.sample(
-        "aranet_build_info",
-        &[("version", env!("CARGO_PKG_VERSION"))],
-        1.0,
-    );
-    out.family(
-        "aranet_uptime_seconds",
-        "gauge",
-        "Seconds since the service started",
-    );
-    out.sample(
-        "aranet_uptime_seconds",
-        &[],
-        m.uptime().as_secs_f64().floor(),
-    );
-    let stored = "aranet_readings_stored_total";
-    out.family(
-        stored,
-        "counter",
-        "Readings stored since start, live or backfilled from history",
-    );
-    out.sample(stored, &[("source", "live")], m.live_stored() as f64);
-    out.sample(
-        stored,
-        &[("source", "history")],
-        m.history_rows_stored() as f64,
-    );
-    out.family("aranet_database_rows", "gauge", "Readings in the database");
-    out.sample("aranet_database_rows", &[], m.rows() as f64);
-    out.family(
-        "aranet_database_up",
-        "gauge",
-        "0 while database writes fail",
-    );
-    out.sample(
-        "aranet_database_up",
-        &[],
-        f64::from(u8::from(m.storage_fault().is_none())),
-    );
-    let failures = "aranet_database_write_failures_total";
-    out.family(failures, "counter", "Database writes that failed");
-    out.sample(failures, &[], m.store_failures() as f64);
-    let queue = "aranet_storage_queue_length";
-    out.family(
-        queue,
-        "gauge",
-        "Readings waiting for the database to take writes again",
-    );
-    out.sample(queue, &[], m.queued() as f64);
-    let lost = "aranet_readings_lost_total";
-    out.family(
-        lost,
-        "counter",
-        "Readings dropped from a full storage queue",
-    );
-    out.sample(lost, &[], m.lost() as f64);
-    let pruned = "aranet_readings_pruned_total";
-    out.family(pruned, "counter", "Readings deleted by retention");
-    out.sample(pruned, &[], m.pruned() as f64);
-    out.histogram(
-        "aranet_database_write_seconds",
-        "Time to commit a reading or a batch of history",
-        &m.write_latency(),
-    );
-    let sent = "aranet_websocket_messages_sent_total";
-    out.family(sent, "counter", "Readings handed to WebSocket connections");
-    out.sample(sent, &[], m.messages_sent() as f64);
-    let dropped = "aranet_websocket_messages_dropped_total";
-    out.family(
-        dropped,
-        "counter",
-        "Readings not delivered to a WebSocket client",
-    );
-    for (cause, label) in [
-        (DropCause::SlowClient, "slow_client"),
-        (DropCause::Disconnected, "disconnected"),
-    ] {
-        out.sample(dropped, &[("cause", label)], m.dropped(cause) as f64);
+    for (name, kind, help, value) in SERVICE_SINGLES {
+        out.single(name, kind, help, value(m));
     }
-    let backfills = "aranet_backfills_total";
-    out.family(backfills, "counter", "History downloads, by outcome");
-    for (outcome, label) in [
-        (BackfillOutcome::Started, "started"),
-        (BackfillOutcome::Done, "done"),
-        (BackfillOutcome::Failed, "failed"),
-        (BackfillOutcome::GivenUp, "given_up"),
-    ] {
-        out.sample(
-            backfills,
-            &[("outcome", label)],
-            m.backfills(outcome) as f64,
-        );
-    }
+    let stored = [
+        ("live", m.live_stored() as f64),
+        ("history", m.history_rows_stored() as f64),
+    ];
+    let help = "Readings stored since start, live or backfilled from history";
+    out.labelled(
+        "aranet_readings_stored_total",
+        "counter",
+        help,
+        "source",
+        &stored,
+    );
+    let dropped = [
+        ("slow_client", m.dropped(DropCause::SlowClient) as f64),
+        ("disconnected", m.dropped(DropCause::Disconnected) as f64),
+    ];
+    let help = "Readings not delivered to a WebSocket client";
+    out.labelled(
+        "aranet_websocket_messages_dropped_total",
+        "counter",
+        help,
+        "cause",
+        &dropped,
+    );
+    let backfills = [
+        ("started", m.backfills(BackfillOutcome::Started) as f64),
+        ("done", m.backfills(BackfillOutcome::Done) as f64),
+        ("failed", m.backfills(BackfillOutcome::Failed) as f64),
+        ("given_up", m.backfills(BackfillOutcome::GivenUp) as f64),
+    ];
+    let help = "History downloads, by outcome";
+    out.labelled(
+        "aranet_backfills_total",
+        "counter",
+        help,
+        "outcome",
+        &backfills,
+    );
+    let help = "Time to commit a reading or a batch of history";
+    out.histogram("aranet_database_write_seconds", help, &m.write_latency());
 }
 
 fn device_metrics(out: &mut Exposition, devices: &[DeviceView]) {
@@ -253,6 +259,27 @@ impl Exposition {
             let _ = write!(self.text, "{{{}}}", pairs.join(","));
         }
         let _ = writeln!(self.text, " {}", number(value));
+    }
+
+    /// A family with one unlabelled sample.
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+
+    /// A family with a sample per value of one label.
+    fn labelled(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        label: &str,
+        samples: &[(&str, f64)],
+    ) {
+        self.family(name, kind, help);
+        for &(value_of_label, value) in samples {
+            self.sample(name, &[(label, value_of_label)], value);
+        }
     }
 
     fn histogram(&mut self, name: &str, help: &str, h: &HistogramSnapshot) {

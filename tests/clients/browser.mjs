@@ -24,3 +24,29 @@ const CHROMIUM_ARGS = [
 export function launchBrowser() {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 }
+
+/** A check that did not hold; reported by its message alone. */
+export class CheckFailed extends Error {}
+
+/**
+ * Runs `check(browser)` in a fresh browser and reports the outcome as
+ * "<label> FAILED: …" with exit code 1; a run longer than `budgetMs` fails.
+ */
+export async function runInBrowser(label, check, budgetMs) {
+  const budget = setTimeout(() => {
+    console.error(`${label} FAILED: took longer than ${budgetMs / 1000} s`);
+    process.exit(1);
+  }, budgetMs);
+  let browser;
+  try {
+    browser = await launchBrowser();
+    await check(browser);
+  } catch (err) {
+    const message = err instanceof CheckFailed ? err.message : err.stack || String(err);
+    console.error(`${label} FAILED: ${message}`);
+    process.exitCode = 1;
+  } finally {
+    if (browser) await browser.close();
+    clearTimeout(budget);
+  }
+}

@@ -14,7 +14,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { launchBrowser } from './browser.mjs';
+import { CheckFailed, runInBrowser } from './browser.mjs';
 
 const TOTAL_BUDGET_MS = 40_000;
 const LIVE_CHANGE_MS = 15_000;
@@ -30,7 +30,6 @@ const apiKey = process.env.API_KEY || '';
 const minDevices = Number(process.env.MIN_DEVICES || 1);
 const started = Date.now();
 
-class CheckFailed extends Error {}
 const fail = (message) => {
   throw new CheckFailed(message);
 };
@@ -218,23 +217,4 @@ async function run(browser) {
   );
 }
 
-async function main() {
-  const budget = setTimeout(() => {
-    console.error(`dashboard check FAILED: took longer than ${TOTAL_BUDGET_MS / 1000} s`);
-    process.exit(1);
-  }, TOTAL_BUDGET_MS);
-  let browser;
-  try {
-    browser = await launchBrowser();
-    await run(browser);
-  } catch (err) {
-    const message = err instanceof CheckFailed ? err.message : err.stack || String(err);
-    console.error(`dashboard check FAILED: ${message}`);
-    process.exitCode = 1;
-  } finally {
-    if (browser) await browser.close();
-    clearTimeout(budget);
-  }
-}
-
-await main();
+await runInBrowser('dashboard check', run, TOTAL_BUDGET_MS);

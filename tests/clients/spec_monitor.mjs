@@ -13,10 +13,11 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-import { launchBrowser } from './browser.mjs';
+import { CheckFailed, runInBrowser } from './browser.mjs';
 
 const FIRST_VALUES_MS = 10_000;
 const CHANGE_MS = 15_000;
+const TOTAL_BUDGET_MS = 40_000;
 const CO2 = /^\d+ ppm$/;
 const TEMP = /^-?\d+\.\d°C$/;
 
@@ -31,7 +32,6 @@ if (!existsSync(htmlPath)) {
 }
 const started = Date.now();
 
-class CheckFailed extends Error {}
 
 const shown = (page) =>
   page.evaluate(() => ({
@@ -88,18 +88,4 @@ async function run(browser) {
   console.log(`spec monitor ok: ${describe(first)} changed to ${describe(last)} (${seconds} s)`);
 }
 
-async function main() {
-  let browser;
-  try {
-    browser = await launchBrowser();
-    await run(browser);
-  } catch (err) {
-    const message = err instanceof CheckFailed ? err.message : err.stack || String(err);
-    console.error(`spec monitor FAILED: ${message}`);
-    process.exitCode = 1;
-  } finally {
-    if (browser) await browser.close();
-  }
-}
-
-await main();
+await runInBrowser('spec monitor', run, TOTAL_BUDGET_MS);
