@@ -196,6 +196,13 @@ fn service_metrics(out: &mut Exposition, m: &Metrics) {
         "source",
         &stored,
     );
+    let help = "Time to commit a reading or a batch of history";
+    out.histogram("aranet_database_write_seconds", help, &m.write_latency());
+    outcome_metrics(out, m);
+}
+
+/// Counters of what became of readings sent and history asked for.
+fn outcome_metrics(out: &mut Exposition, m: &Metrics) {
     let dropped = [
         ("slow_client", m.dropped(DropCause::SlowClient) as f64),
         ("disconnected", m.dropped(DropCause::Disconnected) as f64),
@@ -222,8 +229,6 @@ fn service_metrics(out: &mut Exposition, m: &Metrics) {
         "outcome",
         &backfills,
     );
-    let help = "Time to commit a reading or a batch of history";
-    out.histogram("aranet_database_write_seconds", help, &m.write_latency());
 }
 
 fn device_metrics(out: &mut Exposition, devices: &[DeviceView]) {
