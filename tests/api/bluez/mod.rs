@@ -320,13 +320,7 @@ impl FakeBluez {
             .and_then(|b| b.name("org.bluez"))
             .expect("building the BlueZ connection");
         let conn = conn.build().await.expect("connecting BlueZ to the bus");
-        let adapter = Adapter1 {
-            world: self.world.clone(),
-        };
-        conn.object_server()
-            .at(ADAPTER_PATH, adapter)
-            .await
-            .expect("exporting hci0");
+        self.export_adapter(&conn).await;
         *service = Some(conn);
     }
 
@@ -372,6 +366,11 @@ impl FakeBluez {
                 ..AdapterState::fresh()
             };
         }
+        self.export_adapter(conn).await;
+    }
+
+    /// Puts `hci0` on the bus.
+    async fn export_adapter(&self, conn: &zbus::Connection) {
         let adapter = Adapter1 {
             world: self.world.clone(),
         };
